@@ -1,0 +1,205 @@
+#include "cgroup/cgroup.h"
+#include "base/cleanup.h"
+#include "base/fileutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+#include <linux/magic.h>
+
+struct cgroup {
+	char *path; /* relative to the hierarchy root, starting with '/' */
+	int root_fd;
+	int fd;
+};
+
+int cgroup_mountpoint(char **ret, struct berth_error **err)
+{
+	/* The usual places first: a statfs is far cheaper than reading mountinfo. */
+	static const char *const candidates[] = { "/sys/fs/cgroup", "/sys/fs/cgroup/unified" };
+	for (size_t i = 0; i < ARRAY_SIZE(candidates); i++) {
+		struct statfs sfs;
+		if (statfs(candidates[i], &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC) {
+			*ret = strdup(candidates[i]);
+			return *ret ? 0 : -ENOMEM;
+		}
+	}
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return berth_error_setsys(err, errno, "open /proc/self/mountinfo");
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	while (getline(&line, &cap, f) > 0) {
+		/* ... mount-point ... - fstype source options */
+		char *sep = strstr(line, " - ");
+		if (!sep || strncmp(sep + 3, "cgroup2 ", 8) != 0)
+			continue;
+		char mnt[4096];
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1) {
+			*ret = strdup(mnt);
+			return *ret ? 0 : -ENOMEM;
+		}
+	}
+	return berth_error_set(err, ENOENT, "no cgroup2 hierarchy is mounted");
+}
+
+static int check_path(const char *path, struct berth_error **err)
+{
+	if (path[0] != '/')
+		return berth_error_set(err, EINVAL, "cgroup path %s: must be absolute", path);
+	for (const char *p = path; *p;) {
+		while (*p == '/')
+			p++;
+		const char *e = strchrnul(p, '/');
+		if ((e - p == 1 && p[0] == '.') || (e - p == 2 && p[0] == '.' && p[1] == '.'))
+			return berth_error_set(err, EINVAL, "cgroup path %s: . and .. are not allowed", path);
+		p = e;
+	}
+	return 0;
+}
+
+static int cgroup_new(const char *path, bool create, struct cgroup **ret, struct berth_error **err)
+{
+	int r = check_path(path, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *mnt = NULL;
+	if ((r = cgroup_mountpoint(&mnt, err)) < 0)
+		return r;
+	_cleanup_close_ int root_fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		return berth_error_setsys(err, errno, "open %s", mnt);
+
+	/* Walk down one component at a time with *at calls, creating what is missing. */
+	_cleanup_close_ int fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
+	_cleanup_free_ char *copy = strdup(path);
+	if (fd < 0 || !copy)
+		return berth_error_setsys(err, errno ? errno : ENOMEM, "cgroup %s", path);
+	char *save = NULL;
+	for (char *part = strtok_r(copy, "/", &save); part; part = strtok_r(NULL, "/", &save)) {
+		if (create && mkdirat(fd, part, 0755) < 0 && errno != EEXIST)
+			return berth_error_setsys(err, errno, "create cgroup %s%s", mnt, path);
+		int next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0)
+			return berth_error_setsys(err, errno, "open cgroup %s%s", mnt, path);
+		close(fd);
+		fd = next;
+	}
+	struct cgroup *cg = calloc(1, sizeof(*cg));
+	if (!cg || !(cg->path = strdup(path))) {
+		free(cg);
+		return -ENOMEM;
+	}
+	cg->root_fd = TAKE_FD(root_fd);
+	cg->fd = TAKE_FD(fd);
+	*ret = cg;
+	return 0;
+}
+
+int cgroup_create(const char *path, struct cgroup **ret, struct berth_error **err)
+{
+	return cgroup_new(path, true, ret, err);
+}
+
+int cgroup_open(const char *path, struct cgroup **ret, struct berth_error **err)
+{
+	return cgroup_new(path, false, ret, err);
+}
+
+int cgroup_fd(const struct cgroup *cg)
+{
+	return cg->fd;
+}
+
+const char *cgroup_path(const struct cgroup *cg)
+{
+	return cg->path;
+}
+
+int cgroup_pids(const struct cgroup *cg, pid_t **ret, size_t *ret_n, struct berth_error **err)
+{
+	_cleanup_free_ char *text = NULL;
+	int r = read_file_at(cg->fd, "cgroup.procs", &text, NULL, err);
+	if (r < 0)
+		return r;
+	size_t n = 0, cap = 16;
+	_cleanup_free_ pid_t *pids = malloc(cap * sizeof(pid_t));
+	if (!pids)
+		return -ENOMEM;
+	for (char *p = text, *end; *p; p = end) {
+		long v = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		if (n == cap) {
+			pid_t *np = realloc(pids, (cap *= 2) * sizeof(pid_t));
+			if (!np)
+				return -ENOMEM;
+			pids = np;
+		}
+		pids[n++] = (pid_t)v;
+	}
+	*ret = TAKE_PTR(pids);
+	*ret_n = n;
+	return 0;
+}
+
+int cgroup_kill(const struct cgroup *cg, int sig, struct berth_error **err)
+{
+	if (sig == SIGKILL && write_file_at(cg->fd, "cgroup.kill", "1", NULL) == 0)
+		return 0;
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 0;
+	int r = cgroup_pids(cg, &pids, &n, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		if (kill(pids[i], sig) < 0 && errno != ESRCH)
+			return berth_error_setsys(err, errno, "kill %d", pids[i]);
+	return 0;
+}
+
+static bool cgroup_is_populated(const struct cgroup *cg)
+{
+	_cleanup_free_ char *events = NULL;
+	if (read_file_at(cg->fd, "cgroup.events", &events, NULL, NULL) < 0)
+		return false;
+	return strstr(events, "populated 1") != NULL;
+}
+
+int cgroup_remove(struct cgroup *cg, struct berth_error **err)
+{
+	/* Removal fails with EBUSY while a process is in the cgroup, including one that is still
+	 * exiting after SIGKILL; wait for the kernel, up to about 5 s. */
+	for (int attempt = 0; attempt < 500; attempt++) {
+		if (unlinkat(cg->root_fd, cg->path + 1, AT_REMOVEDIR) == 0 || errno == ENOENT)
+			return 0;
+		if (errno != EBUSY)
+			return berth_error_setsys(err, errno, "remove cgroup %s", cg->path);
+		if (cgroup_is_populated(cg))
+			(void)cgroup_kill(cg, SIGKILL, NULL); /* best effort; we retry anyway */
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+	}
+	return berth_error_set(err, EBUSY, "remove cgroup %s: still busy after 5 s", cg->path);
+}
+
+struct cgroup *cgroup_free(struct cgroup *cg)
+{
+	if (cg) {
+		closep(&cg->fd);
+		closep(&cg->root_fd);
+		free(cg->path);
+		free(cg);
+	}
+	return NULL;
+}
+
+void cgroup_freep(struct cgroup **cg)
+{
+	*cg = cgroup_free(*cg);
+}

@@ -1,0 +1,39 @@
+/* cgroup v2 for berth.
+ *
+ * A struct cgroup is a handle on one directory of the cgroup2 hierarchy: cgroup_create makes it
+ * (and its parents) or opens it when it exists, cgroup_open only opens it. The handle owns a
+ * directory fd (usable with clone3's CLONE_INTO_CGROUP) and is freed with cgroup_free, which
+ * leaves the directory alone; cgroup_remove deletes the directory once no process is left.
+ *
+ * This is the core that every v2 hierarchy offers, also hybrid hosts whose v2 tree has no
+ * resource controllers: membership, cgroup.kill and removal. Resource limits come later.
+ */
+#ifndef BERTH_CGROUP_H
+#define BERTH_CGROUP_H
+
+#include "base/error.h"
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct cgroup;
+
+/* The cgroup2 mount point (/sys/fs/cgroup on a pure v2 host). -ENOENT when none is mounted. */
+BERTH_EXPORT int cgroup_mountpoint(char **ret, struct berth_error **err);
+/* path: absolute, relative to the hierarchy's root, e.g. "/berth/ID". No "..", no empty parts. */
+BERTH_EXPORT int cgroup_create(const char *path, struct cgroup **ret, struct berth_error **err);
+BERTH_EXPORT int cgroup_open(const char *path, struct cgroup **ret, struct berth_error **err);
+BERTH_EXPORT int cgroup_fd(const struct cgroup *cg);
+BERTH_EXPORT const char *cgroup_path(const struct cgroup *cg);
+/* The pids in the cgroup (not its children), in the order the kernel lists them. */
+BERTH_EXPORT int cgroup_pids(const struct cgroup *cg, pid_t **ret, size_t *ret_n,
+			     struct berth_error **err);
+/* Signals every process in the cgroup; SIGKILL goes through cgroup.kill where the kernel has it,
+ * which also reaches processes forked while it runs. */
+BERTH_EXPORT int cgroup_kill(const struct cgroup *cg, int sig, struct berth_error **err);
+/* Kills what is left and removes the directory, waiting (bounded) for the kernel to let go. */
+BERTH_EXPORT int cgroup_remove(struct cgroup *cg, struct berth_error **err);
+BERTH_EXPORT struct cgroup *cgroup_free(struct cgroup *cg);
+BERTH_EXPORT void cgroup_freep(struct cgroup **cg);
+
+#endif

@@ -1,0 +1,370 @@
+#include "runtime/spawn-internal.h"
+#include "base/cleanup.h"
+#include "base/fileutil.h"
+#include "base/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/openat2.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+enum sync_type { SYNC_READY = 1, SYNC_GO, SYNC_ERROR };
+
+struct sync_msg {
+	uint32_t type;
+	int32_t code;
+	char text[2048];
+};
+
+static int sync_send(int fd, enum sync_type type, int code, const char *text)
+{
+	struct sync_msg m = { .type = type, .code = code };
+	if (text)
+		snprintf(m.text, sizeof(m.text), "%s", text);
+	size_t len = offsetof(struct sync_msg, text) + strlen(m.text) + 1;
+	for (;;) {
+		if (send(fd, &m, len, MSG_NOSIGNAL) >= 0)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+/* Returns the message type, 0 on EOF, -errno on failure. */
+static int sync_recv(int fd, struct sync_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	for (;;) {
+		ssize_t n = recv(fd, m, sizeof(*m) - 1, 0);
+		if (n > 0)
+			return (int)m->type;
+		if (n == 0)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+/* ---- child side ---- */
+
+static int join_namespaces(const struct spawn_request *rq, struct berth_error **err)
+{
+	for (int i = 0; i < NS_JOIN_MAX && rq->join_fds[i] >= 0; i++)
+		if (setns(rq->join_fds[i], 0) < 0)
+			return berth_error_setsys(err, errno, "linux.namespaces: join a namespace by path");
+	if (rq->exec_pidfd >= 0 && setns(rq->exec_pidfd, rq->exec_ns_flags) < 0)
+		return berth_error_setsys(err, errno, "join the container's namespaces");
+	if (rq->new_cgroup_ns && unshare(CLONE_NEWCGROUP) < 0)
+		return berth_error_setsys(err, errno, "create the cgroup namespace");
+	return 0;
+}
+
+static int set_oom_score_adj(const struct oci_process *p, struct berth_error **err)
+{
+	if (!p->has_oom_score_adj)
+		return 0;
+	char val[16];
+	snprintf(val, sizeof(val), "%d", p->oom_score_adj);
+	if (write_file_at(AT_FDCWD, "/proc/self/oom_score_adj", val, NULL) == 0)
+		return 0;
+	/* Lowering it needs CAP_SYS_RESOURCE, which some hosts withhold even from root: keep the
+	 * inherited value (the closest allowed) and say so. */
+	_cleanup_free_ char *cur = NULL;
+	if (read_file_at(AT_FDCWD, "/proc/self/oom_score_adj", &cur, NULL, err) < 0)
+		return berth_error_wrap(err, "process.oomScoreAdj");
+	if (p->oom_score_adj < atoi(cur)) {
+		log_warn("process.oomScoreAdj: %d is below this runtime's own %d and the host does not "
+			 "allow lowering it; keeping %d",
+			 p->oom_score_adj, atoi(cur), atoi(cur));
+		return 0;
+	}
+	return berth_error_setsys(err, errno, "process.oomScoreAdj: set %d", p->oom_score_adj);
+}
+
+static int set_rlimits(const struct oci_process *p, struct berth_error **err)
+{
+	for (size_t i = 0; i < p->n_rlimits; i++) {
+		const struct oci_rlimit *l = &p->rlimits[i];
+		struct rlimit rl = { .rlim_cur = l->soft, .rlim_max = l->hard };
+		if (setrlimit(l->resource, &rl) == 0)
+			continue;
+		struct rlimit cur;
+		if (errno != EPERM || getrlimit(l->resource, &cur) < 0 || l->hard <= cur.rlim_max)
+			return berth_error_setsys(err, errno, "process.rlimits[%zu]: setrlimit", i);
+		/* Raising a hard limit needs CAP_SYS_RESOURCE: clamp to the host's hard limit. */
+		log_warn("process.rlimits[%zu]: hard limit %llu is above the host's %llu, which this "
+			 "host does not allow raising; using %llu",
+			 i, (unsigned long long)l->hard, (unsigned long long)cur.rlim_max,
+			 (unsigned long long)cur.rlim_max);
+		rl.rlim_max = cur.rlim_max;
+		if (rl.rlim_cur > rl.rlim_max)
+			rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(l->resource, &rl) < 0)
+			return berth_error_setsys(err, errno, "process.rlimits[%zu]: setrlimit", i);
+	}
+	return 0;
+}
+
+static int set_user(const struct oci_process *p, struct berth_error **err)
+{
+	if (setgroups(p->n_additional_gids, p->additional_gids) < 0)
+		return berth_error_setsys(err, errno, "process.user.additionalGids: setgroups");
+	if (setresgid(p->gid, p->gid, p->gid) < 0)
+		return berth_error_setsys(err, errno, "process.user.gid: setgid %u", p->gid);
+	if (setresuid(p->uid, p->uid, p->uid) < 0)
+		return berth_error_setsys(err, errno, "process.user.uid: setuid %u", p->uid);
+	if (p->has_umask)
+		umask(p->umask);
+	return 0;
+}
+
+/* The working directory is resolved inside the container without following magic links, so a
+ * cwd like /proc/self/fd/N cannot reach a host directory through an inherited fd
+ * (runc CVE-2024-21626). */
+static int enter_cwd(const char *cwd, struct berth_error **err)
+{
+	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+				.resolve = RESOLVE_NO_MAGICLINKS };
+	_cleanup_close_ int fd = (int)syscall(SYS_openat2, AT_FDCWD, cwd, &how, sizeof(how));
+	if (fd < 0)
+		return berth_error_setsys(err, errno, "process.cwd: %s", cwd);
+	if (fchdir(fd) < 0)
+		return berth_error_setsys(err, errno, "process.cwd: chdir %s", cwd);
+	return 0;
+}
+
+static const char *env_get(char *const *env, const char *key)
+{
+	size_t kl = strlen(key);
+	for (char *const *e = env; e && *e; e++)
+		if (strncmp(*e, key, kl) == 0 && (*e)[kl] == '=')
+			return *e + kl + 1;
+	return NULL;
+}
+
+/* PATH lookup in the container's environment, like execvpe but decided before READY, so a
+ * missing program fails create instead of start. */
+static int find_executable(const struct oci_process *p, char *out, size_t len,
+			   struct berth_error **err)
+{
+	const char *name = p->args[0];
+	if (strchr(name, '/')) {
+		snprintf(out, len, "%s", name);
+		return 0;
+	}
+	const char *path = env_get(p->env, "PATH");
+	if (!path)
+		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	for (const char *d = path; *d;) {
+		const char *e = strchrnul(d, ':');
+		snprintf(out, len, "%.*s%s%s", (int)(e - d), d, e == d ? "" : "/", name);
+		struct stat st;
+		if (stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0)
+			return 0;
+		d = *e ? e + 1 : e;
+	}
+	return berth_error_set(err, ENOENT, "process.args: \"%s\": executable file not found in $PATH",
+			       name);
+}
+
+static int wait_for_start(int listen_fd, struct berth_error **err)
+{
+	for (;;) {
+		int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (c >= 0)
+			return c;
+		if (errno != EINTR && errno != ECONNABORTED)
+			return berth_error_setsys(err, errno, "wait for start");
+	}
+}
+
+static int child_setup(const struct spawn_request *rq, int sync_fd, char *exe, size_t exe_len,
+		       struct berth_error **err)
+{
+	const struct oci_process *p = rq->process;
+	const struct oci_config *c = rq->config;
+	int r;
+	/* Until exec, nothing else may look into this process (/proc/PID/exe, mem, fds). */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return berth_error_setsys(err, errno, "prctl(PR_SET_DUMPABLE)");
+	if ((r = join_namespaces(rq, err)) < 0 || (r = set_oom_score_adj(p, err)) < 0)
+		return r;
+	if (rq->rootfs) {
+		if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
+			return berth_error_setsys(err, errno, "hostname: %s", c->hostname);
+		if (c->domainname && setdomainname(c->domainname, strlen(c->domainname)) < 0)
+			return berth_error_setsys(err, errno, "domainname: %s", c->domainname);
+		if ((r = rootfs_setup(rq, err)) < 0)
+			return r;
+	} else if (p->terminal && (r = terminal_setup(rq, false, err)) < 0) {
+		return r;
+	}
+	if ((r = enter_cwd(p->cwd, err)) < 0 || (r = set_rlimits(p, err)) < 0 ||
+	    (r = set_user(p, err)) < 0)
+		return r;
+	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return berth_error_setsys(err, errno, "process.noNewPrivileges");
+	if ((r = find_executable(p, exe, exe_len, err)) < 0)
+		return r;
+	for (unsigned i = 0; i < rq->preserve_fds; i++)
+		if (fcntl(3 + (int)i, F_SETFD, 0) < 0)
+			return berth_error_setsys(err, errno, "--preserve-fds: fd %u", 3 + i);
+	return 0;
+}
+
+static int compare_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/* The child starts with every fd of its parent, locks included: keep only what it uses. */
+static int close_inherited_fds(const struct spawn_request *rq, int sync_fd, int log_fd)
+{
+	int keep[NS_JOIN_MAX + 8], n = 0;
+	keep[n++] = sync_fd;
+	keep[n++] = log_fd;
+	keep[n++] = rq->console_fd;
+	keep[n++] = rq->start_listen_fd;
+	keep[n++] = rq->exec_pidfd;
+	for (int i = 0; i < NS_JOIN_MAX && rq->join_fds[i] >= 0; i++)
+		keep[n++] = rq->join_fds[i];
+	qsort(keep, (size_t)n, sizeof(int), compare_int);
+	unsigned from = 3 + rq->preserve_fds;
+	for (int i = 0; i < n; i++) {
+		if (keep[i] < (int)from)
+			continue;
+		if ((unsigned)keep[i] > from && syscall(SYS_close_range, from, keep[i] - 1, 0) < 0)
+			return -errno;
+		from = (unsigned)keep[i] + 1;
+	}
+	return syscall(SYS_close_range, from, ~0U, 0) < 0 ? -errno : 0;
+}
+
+static _Noreturn void child_main(const struct spawn_request *rq, int sync_fd)
+{
+	struct berth_error *err = NULL;
+	char exe[4096];
+	struct sync_msg m;
+	int report_fd = sync_fd;
+
+	if (close_inherited_fds(rq, sync_fd, log_fd()) < 0) {
+		berth_error_setsys(&err, errno, "close inherited fds");
+		goto fail;
+	}
+	if (child_setup(rq, sync_fd, exe, sizeof(exe), &err) < 0)
+		goto fail;
+	if (sync_send(sync_fd, SYNC_READY, 0, NULL) < 0 || sync_recv(sync_fd, &m) != SYNC_GO)
+		_exit(1); /* the parent is gone: nothing to report to */
+	if (rq->start_listen_fd >= 0) {
+		report_fd = wait_for_start(rq->start_listen_fd, &err);
+		if (report_fd < 0)
+			_exit(1);
+	}
+	/* Everything not handed over closes at exec (runc CVE-2024-21626). */
+	if (syscall(SYS_close_range, 3 + rq->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+		berth_error_setsys(&err, errno, "close_range");
+		goto fail;
+	}
+	execve(exe, rq->process->args, rq->process->env ? rq->process->env : (char *[]){ NULL });
+	berth_error_setsys(&err, errno, "exec %s", exe);
+fail:
+	sync_send(report_fd, SYNC_ERROR, err ? err->code : EIO, err ? err->msg : "setup failed");
+	_exit(127);
+}
+
+/* ---- parent side ---- */
+
+int spawn_process(const struct spawn_request *rq, struct spawned *ret, struct berth_error **err)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return berth_error_setsys(err, errno, "socketpair");
+	/* The child's end must not land on an fd the container is promised (--preserve-fds). */
+	int min_fd = 3 + (int)rq->preserve_fds;
+	if (sv[1] < min_fd) {
+		int moved = fcntl(sv[1], F_DUPFD_CLOEXEC, min_fd);
+		close(sv[1]);
+		if (moved < 0) {
+			close(sv[0]);
+			return berth_error_setsys(err, errno, "fcntl");
+		}
+		sv[1] = moved;
+	}
+
+	int pidfd = -1;
+	struct clone_args args = {
+		.flags = CLONE_PIDFD | (uint64_t)rq->clone_flags |
+			 (rq->cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
+		.pidfd = (uint64_t)(uintptr_t)&pidfd,
+		.exit_signal = SIGCHLD,
+		.cgroup = rq->cgroup_fd >= 0 ? (uint64_t)rq->cgroup_fd : 0,
+	};
+	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	if (pid < 0) {
+		int e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return berth_error_setsys(err, e, "clone3");
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		child_main(rq, sv[1]);
+	}
+	close(sv[1]);
+	*ret = (struct spawned){ .pid = pid, .pidfd = pidfd, .sync_fd = sv[0] };
+	return 0;
+}
+
+int spawn_wait_ready(int sync_fd, struct berth_error **err)
+{
+	struct sync_msg m;
+	int t = sync_recv(sync_fd, &m);
+	if (t == SYNC_READY)
+		return 0;
+	if (t == SYNC_ERROR)
+		return berth_error_set(err, m.code > 0 ? m.code : EIO, "%s", m.text);
+	if (t < 0)
+		return berth_error_setsys(err, -t, "wait for the container's init");
+	return berth_error_set(err, EIO, "the container's init died during setup");
+}
+
+int spawn_release(int sync_fd, struct berth_error **err)
+{
+	int r = sync_send(sync_fd, SYNC_GO, 0, NULL);
+	return r < 0 ? berth_error_setsys(err, -r, "release the container's init") : 0;
+}
+
+int spawn_wait_exec(int fd, struct berth_error **err)
+{
+	struct sync_msg m;
+	int t = sync_recv(fd, &m);
+	if (t == 0)
+		return 0;
+	if (t == SYNC_ERROR)
+		return berth_error_set(err, m.code > 0 ? m.code : EIO, "%s", m.text);
+	return berth_error_setsys(err, t < 0 ? -t : EIO, "wait for the container's program");
+}
+
+void spawned_clear(struct spawned *s)
+{
+	closep(&s->pidfd);
+	closep(&s->sync_fd);
+	s->pidfd = s->sync_fd = -EBADF;
+}

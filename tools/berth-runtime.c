@@ -1,0 +1,518 @@
+/* berth-runtime: an OCI runtime with runc's command line, over libberth's runtime module. */
+#include "base/cleanup.h"
+#include "base/error.h"
+#include "base/log.h"
+#include "runtime/runtime.h"
+#include "tools/options.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PROG "berth-runtime"
+
+struct global {
+	const char *root;
+	const char *log;
+	const char *log_format;
+	bool debug;
+	bool systemd_cgroup;
+	const char *rootless;
+	const char *criu;
+};
+
+static struct global g = { .root = RUNTIME_DEFAULT_ROOT };
+
+/* Prints the one error line (and logs it when --log is set); returns the exit code. */
+static int fail(struct berth_error *err, int r)
+{
+	const char *msg = err && err->msg ? err->msg : strerror(r < 0 ? -r : EIO);
+	fprintf(stderr, PROG ": %s\n", msg);
+	if (g.log)
+		log_error("%s", msg);
+	berth_error_free(err);
+	return 1;
+}
+
+__attribute__((format(printf, 1, 2))) static int fail_msg(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	struct berth_error *err = NULL;
+	berth_error_set(&err, EINVAL, "%s", msg);
+	return fail(err, -EINVAL);
+}
+
+static int parse_or_fail(int argc, char **argv, int *i, const struct opt *opts, const char *cmd)
+{
+	char *msg = NULL;
+	if (options_parse(argc, argv, i, opts, &msg) == 0)
+		return 0;
+	struct berth_error *err = NULL;
+	berth_error_set(&err, EINVAL, "%s: %s", cmd, msg ? msg : "out of memory");
+	free(msg);
+	return -fail(err, -EINVAL);
+}
+
+/* Exactly `want` positional arguments (the first is the container id). */
+static int positional(int argc, int i, int min, int max, const char *cmd, const char *usage)
+{
+	int n = argc - i;
+	if (n < min || n > max) {
+		struct berth_error *err = NULL;
+		berth_error_set(&err, EINVAL, "%s: usage: " PROG " %s %s", cmd, cmd, usage);
+		return -fail(err, -EINVAL);
+	}
+	return 0;
+}
+
+static int parse_uint_opt(const char *s, const char *name, unsigned *ret)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = s ? strtoul(s, &end, 10) : 0;
+	if (s && (errno || *end || !*s || v > 1024 * 1024)) {
+		return fail_msg("--%s %s: expects a number", name, s);
+	}
+	*ret = (unsigned)v;
+	return 0;
+}
+
+struct create_args {
+	const char *bundle, *pid_file, *console_socket, *preserve_fds;
+	bool no_pivot, no_new_keyring, detach, keep;
+};
+
+static int cmd_create_or_run(int argc, char **argv, int i, bool run)
+{
+	const char *cmd = run ? "run" : "create";
+	struct create_args a = { .bundle = "." };
+	const struct opt opts[] = {
+		{ "bundle", 'b', OPT_STRING, &a.bundle },
+		{ "pid-file", 0, OPT_STRING, &a.pid_file },
+		{ "console-socket", 0, OPT_STRING, &a.console_socket },
+		{ "preserve-fds", 0, OPT_STRING, &a.preserve_fds },
+		{ "no-pivot", 0, OPT_FLAG, &a.no_pivot },
+		/* berth never creates a session keyring, which is what this flag asks for */
+		{ "no-new-keyring", 0, OPT_FLAG, &a.no_new_keyring },
+		{ run ? "detach" : "", run ? 'd' : 0, OPT_FLAG, &a.detach },
+		{ NULL, 0, 0, NULL },
+	};
+	int r = parse_or_fail(argc, argv, &i, opts, cmd);
+	if (r || (r = positional(argc, i, 1, 1, cmd, "[options] CONTAINER-ID")))
+		return r;
+	struct runtime_create_options o = {
+		.state_root = g.root, .id = argv[i], .bundle = a.bundle, .pid_file = a.pid_file,
+		.console_socket = a.console_socket, .no_pivot = a.no_pivot, .detach = a.detach,
+	};
+	if ((r = parse_uint_opt(a.preserve_fds, "preserve-fds", &o.preserve_fds)))
+		return r;
+	struct berth_error *err = NULL;
+	if (!run) {
+		r = runtime_container_create(&o, &err);
+		return r < 0 ? fail(err, r) : 0;
+	}
+	int status = 0;
+	r = runtime_container_run(&o, &status, &err);
+	return r < 0 ? fail(err, r) : status;
+}
+
+static int cmd_id_only(int argc, char **argv, int i, const char *cmd,
+		       int (*fn)(const char *, const char *, struct berth_error **))
+{
+	const struct opt opts[] = { { NULL, 0, 0, NULL } };
+	int r = parse_or_fail(argc, argv, &i, opts, cmd);
+	if (r || (r = positional(argc, i, 1, 1, cmd, "CONTAINER-ID")))
+		return r;
+	struct berth_error *err = NULL;
+	r = fn(g.root, argv[i], &err);
+	return r < 0 ? fail(err, r) : 0;
+}
+
+static int print_json_state(const struct runtime_state *s)
+{
+	_cleanup_free_ char *text = NULL;
+	int r = runtime_state_to_json(s, true, &text);
+	if (r < 0)
+		return fail(NULL, r);
+	printf("%s\n", text);
+	return 0;
+}
+
+static int cmd_state(int argc, char **argv, int i)
+{
+	const struct opt opts[] = { { NULL, 0, 0, NULL } };
+	int r = parse_or_fail(argc, argv, &i, opts, "state");
+	if (r || (r = positional(argc, i, 1, 1, "state", "CONTAINER-ID")))
+		return r;
+	struct berth_error *err = NULL;
+	_cleanup_(runtime_state_freep) struct runtime_state *s = NULL;
+	r = runtime_container_state(g.root, argv[i], &s, &err);
+	return r < 0 ? fail(err, r) : print_json_state(s);
+}
+
+static int cmd_kill(int argc, char **argv, int i)
+{
+	bool all = false;
+	const struct opt opts[] = { { "all", 'a', OPT_FLAG, &all }, { NULL, 0, 0, NULL } };
+	int r = parse_or_fail(argc, argv, &i, opts, "kill");
+	if (r || (r = positional(argc, i, 1, 2, "kill", "[--all] CONTAINER-ID [SIGNAL]")))
+		return r;
+	const char *name = i + 1 < argc ? argv[i + 1] : "SIGTERM";
+	int sig = runtime_signal_parse(name);
+	if (sig < 0)
+		return fail_msg("kill: unknown signal \"%s\"", name);
+	struct berth_error *err = NULL;
+	r = runtime_container_kill(g.root, argv[i], sig, all, &err);
+	return r < 0 ? fail(err, r) : 0;
+}
+
+static int cmd_delete(int argc, char **argv, int i)
+{
+	bool force = false;
+	const struct opt opts[] = { { "force", 'f', OPT_FLAG, &force }, { NULL, 0, 0, NULL } };
+	int r = parse_or_fail(argc, argv, &i, opts, "delete");
+	if (r || (r = positional(argc, i, 1, 1, "delete", "[--force] CONTAINER-ID")))
+		return r;
+	struct berth_error *err = NULL;
+	r = runtime_container_delete(g.root, argv[i], force, &err);
+	return r < 0 ? fail(err, r) : 0;
+}
+
+static int check_format(const char *format, const char *cmd)
+{
+	if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0) {
+		return fail_msg("%s: --format %s: expects table or json", cmd, format);
+	}
+	return 0;
+}
+
+static void print_list_table(struct runtime_state **v, size_t n)
+{
+	int w = 2;
+	for (size_t k = 0; k < n; k++)
+		if ((int)strlen(v[k]->id) > w)
+			w = (int)strlen(v[k]->id);
+	printf("%-*s   %-8s   %-10s   %-40s   %-30s   %s\n", w, "ID", "PID", "STATUS", "BUNDLE",
+	       "CREATED", "OWNER");
+	for (size_t k = 0; k < n; k++)
+		printf("%-*s   %-8d   %-10s   %-40s   %-30s   %s\n", w, v[k]->id, v[k]->pid,
+		       v[k]->status, v[k]->bundle, v[k]->created, v[k]->owner);
+}
+
+static int cmd_list(int argc, char **argv, int i)
+{
+	const char *format = "table";
+	bool quiet = false;
+	const struct opt opts[] = { { "format", 'f', OPT_STRING, &format },
+				    { "quiet", 'q', OPT_FLAG, &quiet },
+				    { NULL, 0, 0, NULL } };
+	int r = parse_or_fail(argc, argv, &i, opts, "list");
+	if (r || (r = positional(argc, i, 0, 0, "list", "[--format table|json] [--quiet]")) ||
+	    (r = check_format(format, "list")))
+		return r;
+	struct berth_error *err = NULL;
+	struct runtime_state **v = NULL;
+	size_t n = 0;
+	if ((r = runtime_container_list(g.root, &v, &n, &err)) < 0)
+		return fail(err, r);
+	if (quiet) {
+		for (size_t k = 0; k < n; k++)
+			printf("%s\n", v[k]->id);
+	} else if (strcmp(format, "json") == 0) {
+		/* runc prints the states as one JSON array (null when empty: we print []) */
+		printf("[");
+		for (size_t k = 0; k < n; k++) {
+			_cleanup_free_ char *text = NULL;
+			if (runtime_state_to_json(v[k], false, &text) == 0)
+				printf("%s%s", k ? "," : "", text);
+		}
+		printf("]\n");
+	} else {
+		print_list_table(v, n);
+	}
+	for (size_t k = 0; k < n; k++)
+		runtime_state_free(v[k]);
+	free(v);
+	return 0;
+}
+
+static void print_ps_table(const pid_t *pids, size_t n)
+{
+	printf("%-8s %s\n", "PID", "CMD");
+	for (size_t k = 0; k < n; k++) {
+		char path[64], cmdline[4096];
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", pids[k]);
+		_cleanup_fclose_ FILE *f = fopen(path, "re");
+		size_t len = f ? fread(cmdline, 1, sizeof(cmdline) - 1, f) : 0;
+		if (len == 0)
+			continue;
+		cmdline[len] = '\0';
+		for (size_t c = 0; c + 1 < len; c++)
+			if (cmdline[c] == '\0')
+				cmdline[c] = ' ';
+		printf("%-8d %s\n", pids[k], cmdline);
+	}
+}
+
+static int cmd_ps(int argc, char **argv, int i)
+{
+	const char *format = "table";
+	const struct opt opts[] = { { "format", 'f', OPT_STRING, &format }, { NULL, 0, 0, NULL } };
+	int r = parse_or_fail(argc, argv, &i, opts, "ps");
+	if (r || (r = positional(argc, i, 1, 1, "ps", "[--format table|json] CONTAINER-ID")) ||
+	    (r = check_format(format, "ps")))
+		return r;
+	struct berth_error *err = NULL;
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 0;
+	if ((r = runtime_container_pids(g.root, argv[i], &pids, &n, &err)) < 0)
+		return fail(err, r);
+	if (strcmp(format, "json") == 0) {
+		printf("[");
+		for (size_t k = 0; k < n; k++)
+			printf("%s%d", k ? "," : "", pids[k]);
+		printf("]\n");
+	} else {
+		print_ps_table(pids, n);
+	}
+	return 0;
+}
+
+static int parse_user(const char *s, struct runtime_exec_options *o)
+{
+	char *end;
+	errno = 0;
+	unsigned long uid = strtoul(s, &end, 10), gid = 0;
+	if (!errno && end != s && *end == ':') {
+		const char *g2 = end + 1;
+		gid = strtoul(g2, &end, 10);
+		if (end == g2)
+			end = (char *)"x";
+	}
+	if (errno || end == s || *end || uid >= UINT_MAX || gid >= UINT_MAX)
+		return fail_msg("exec: --user %s: expects UID[:GID] (numbers)", s);
+	o->has_user = true;
+	o->uid = (uid_t)uid;
+	o->gid = (gid_t)gid;
+	return 0;
+}
+
+static int cmd_exec(int argc, char **argv, int i)
+{
+	const char *process = NULL, *cwd = NULL, *user = NULL, *pid_file = NULL, *console = NULL,
+		   *preserve = NULL;
+	_cleanup_free_ char **env = NULL;
+	bool tty = false, detach = false;
+	const struct opt opts[] = {
+		{ "process", 'p', OPT_STRING, &process },
+		{ "env", 'e', OPT_LIST, &env },
+		{ "cwd", 0, OPT_STRING, &cwd },
+		{ "user", 'u', OPT_STRING, &user },
+		{ "tty", 't', OPT_FLAG, &tty },
+		{ "detach", 'd', OPT_FLAG, &detach },
+		{ "pid-file", 0, OPT_STRING, &pid_file },
+		{ "console-socket", 0, OPT_STRING, &console },
+		{ "preserve-fds", 0, OPT_STRING, &preserve },
+		{ NULL, 0, 0, NULL },
+	};
+	int r = parse_or_fail(argc, argv, &i, opts, "exec");
+	if (r || (r = positional(argc, i, process ? 1 : 2, process ? 1 : INT_MAX, "exec",
+				 "[options] CONTAINER-ID COMMAND [ARGS...] (or -p process.json CONTAINER-ID)")))
+		return r;
+	struct runtime_exec_options o = {
+		.state_root = g.root, .id = argv[i], .process_file = process,
+		.args = process ? NULL : argv + i + 1, .env = env, .cwd = cwd, .tty = tty,
+		.detach = detach, .pid_file = pid_file, .console_socket = console,
+	};
+	if ((user && (r = parse_user(user, &o))) ||
+	    (r = parse_uint_opt(preserve, "preserve-fds", &o.preserve_fds)))
+		return r;
+	struct berth_error *err = NULL;
+	int status = 0;
+	r = runtime_container_exec(&o, &status, &err);
+	return r < 0 ? fail(err, r) : status;
+}
+
+static int cmd_spec(int argc, char **argv, int i)
+{
+	const char *bundle = ".";
+	bool rootless = false;
+	const struct opt opts[] = { { "bundle", 'b', OPT_STRING, &bundle },
+				    { "rootless", 0, OPT_FLAG, &rootless },
+				    { NULL, 0, 0, NULL } };
+	int r = parse_or_fail(argc, argv, &i, opts, "spec");
+	if (r || (r = positional(argc, i, 0, 0, "spec", "[--bundle DIR] [--rootless]")))
+		return r;
+	struct berth_error *err = NULL;
+	_cleanup_free_ char *text = NULL;
+	if ((r = runtime_spec_generate(rootless, &text, &err)) < 0)
+		return fail(err, r);
+	_cleanup_close_ int dfd = open(bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		berth_error_setsys(&err, errno, "spec: --bundle %s", bundle);
+		return fail(err, -errno);
+	}
+	int fd = openat(dfd, "config.json", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	_cleanup_fclose_ FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f) {
+		int e = errno;
+		berth_error_setsys(&err, e, "spec: %s/config.json%s", bundle,
+				   e == EEXIST ? " (remove it first)" : "");
+		return fail(err, -e);
+	}
+	if (fprintf(f, "%s\n", text) < 0 || fflush(f) != 0) {
+		berth_error_setsys(&err, errno, "spec: write %s/config.json", bundle);
+		return fail(err, -EIO);
+	}
+	return 0;
+}
+
+static int cmd_features(int argc, char **argv, int i)
+{
+	const struct opt opts[] = { { NULL, 0, 0, NULL } };
+	int r = parse_or_fail(argc, argv, &i, opts, "features");
+	if (r || (r = positional(argc, i, 0, 0, "features", "")))
+		return r;
+	struct berth_error *err = NULL;
+	_cleanup_free_ char *text = NULL;
+	if ((r = runtime_features_generate(&text, &err)) < 0)
+		return fail(err, r);
+	printf("%s\n", text);
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: " PROG " [global options] COMMAND [options] [arguments]\n\n"
+		"An OCI runtime with runc's command line.\n\n"
+		"commands:\n"
+		"  create    create a container; its program waits for start\n"
+		"  start     run the program of a created container\n"
+		"  run       create and start a container (waits for it unless --detach)\n"
+		"  state     print a container's state as JSON\n"
+		"  kill      send a signal to a container's init (--all: every process)\n"
+		"  delete    remove a container (--force: kill it first)\n"
+		"  list      list containers (--format table|json, --quiet)\n"
+		"  ps        list a container's processes (--format table|json)\n"
+		"  exec      run a new process in a running container\n"
+		"  spec      write a default config.json\n"
+		"  features  print the runtime-spec features document\n\n"
+		"global options:\n"
+		"  --root DIR          state directory (default " RUNTIME_DEFAULT_ROOT ")\n"
+		"  --log FILE          also write errors (and debug lines) to FILE\n"
+		"  --log-format FMT    text or json (runc's JSON lines)\n"
+		"  --debug             log debug lines\n"
+		"  --version, -v       print the version\n"
+		"  --help, -h          print this help\n");
+}
+
+static int setup_logging(void)
+{
+	bool json = false;
+	if (g.log_format) {
+		if (strcmp(g.log_format, "json") == 0)
+			json = true;
+		else if (strcmp(g.log_format, "text") != 0)
+			return fail_msg("--log-format %s: expects text or json", g.log_format);
+	}
+	int fd = STDERR_FILENO;
+	if (g.log) {
+		/* high fd: the container's --preserve-fds range starts at 3 */
+		int raw = open(g.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (raw < 0) {
+			struct berth_error *err = NULL;
+			berth_error_setsys(&err, errno, "--log %s", g.log);
+			g.log = NULL;
+			return fail(err, -EIO);
+		}
+		fd = fcntl(raw, F_DUPFD_CLOEXEC, 100);
+		close(raw);
+	}
+	log_setup(PROG, fd, json, g.debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
+	return 0;
+}
+
+static int refuse_unsupported_globals(void)
+{
+	if (g.systemd_cgroup)
+		return fail_msg("%s: the systemd cgroup driver is not supported yet", "--systemd-cgroup");
+	if (g.rootless && strcmp(g.rootless, "false") != 0 && strcmp(g.rootless, "auto") != 0)
+		return fail_msg("--rootless %s: rootless containers are not supported yet", g.rootless);
+	if (g.criu)
+		return fail_msg("%s: checkpoint and restore are not supported", "--criu");
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **, int);
+} commands[] = {
+	{ "state", cmd_state }, { "kill", cmd_kill },	      { "delete", cmd_delete },
+	{ "list", cmd_list },	{ "ps", cmd_ps },	      { "exec", cmd_exec },
+	{ "spec", cmd_spec },	{ "features", cmd_features },
+};
+
+static int start_cmd(int argc, char **argv, int i)
+{
+	return cmd_id_only(argc, argv, i, "start", runtime_container_start);
+}
+
+int main(int argc, char **argv)
+{
+	bool version = false, help = false;
+	const struct opt opts[] = {
+		{ "root", 0, OPT_STRING, &g.root },
+		{ "log", 0, OPT_STRING, &g.log },
+		{ "log-format", 0, OPT_STRING, &g.log_format },
+		{ "debug", 0, OPT_FLAG, &g.debug },
+		{ "systemd-cgroup", 0, OPT_FLAG, &g.systemd_cgroup },
+		{ "rootless", 0, OPT_STRING, &g.rootless },
+		{ "criu", 0, OPT_STRING, &g.criu },
+		{ "version", 'v', OPT_FLAG, &version },
+		{ "help", 'h', OPT_FLAG, &help },
+		{ NULL, 0, 0, NULL },
+	};
+	int i = 1;
+	int r = parse_or_fail(argc, argv, &i, opts, PROG);
+	if (r)
+		return r;
+	if (version) {
+		printf(PROG " version %s\nspec: %s\n", BERTH_VERSION, RUNTIME_OCI_VERSION);
+		return 0;
+	}
+	if (help || i >= argc || strcmp(argv[i], "help") == 0) {
+		usage(help || i < argc ? stdout : stderr);
+		return help || i < argc ? 0 : 1;
+	}
+	if ((r = setup_logging()) || (r = refuse_unsupported_globals()))
+		return r;
+	if (g.root[0] != '/')
+		return fail_msg("--root %s: must be an absolute path", g.root);
+	const char *cmd = argv[i++];
+	if (strcmp(cmd, "create") == 0 || strcmp(cmd, "run") == 0)
+		return cmd_create_or_run(argc, argv, i, cmd[0] == 'r');
+	if (strcmp(cmd, "start") == 0)
+		return start_cmd(argc, argv, i);
+	for (size_t k = 0; k < ARRAY_SIZE(commands); k++)
+		if (strcmp(cmd, commands[k].name) == 0)
+			return commands[k].fn(argc, argv, i);
+	if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0 || strcmp(cmd, "update") == 0 ||
+	    strcmp(cmd, "events") == 0)
+		return fail_msg("%s: needs cgroup v2 controllers, which berth-runtime does not support yet",
+				cmd);
+	if (strcmp(cmd, "checkpoint") == 0 || strcmp(cmd, "restore") == 0)
+		return fail_msg("%s: checkpoint and restore are not supported", cmd);
+	return fail_msg("unknown command \"%s\" (see " PROG " --help)", cmd);
+}
