@@ -63,7 +63,8 @@ int read_file_at(int dirfd, const char *path, char **ret, size_t *ret_len, struc
 
 int write_file_at(int dirfd, const char *path, const char *data, struct berth_error **err)
 {
-	_cleanup_close_ int fd = openat(dirfd, path, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	_cleanup_close_ int fd =
+		openat(dirfd, path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
 	if (fd < 0)
 		return berth_error_setsys(err, errno, "open %s", path);
 	size_t len = strlen(data);
@@ -81,8 +82,11 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t l
 	char tmp[256];
 	if (snprintf(tmp, sizeof(tmp), ".%s.tmp", name) >= (int)sizeof(tmp))
 		return berth_error_set(err, ENAMETOOLONG, "write %s: name too long", name);
+	/* a temp file left by a crash would keep its old mode: start from a fresh one */
+	if (unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT)
+		return berth_error_setsys(err, errno, "remove %s", tmp);
 	_cleanup_close_ int fd =
-		openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+		openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		return berth_error_setsys(err, errno, "create %s", tmp);
 	int r = write_all(fd, data, len);

@@ -138,6 +138,7 @@ bool json_uint64(const struct json *j, uint64_t *ret)
 
 struct json_writer {
 	yajl_gen g;
+	int depth; /* open objects and arrays: finish needs 0 */
 	bool failed;
 };
 
@@ -165,18 +166,22 @@ static void check(struct json_writer *w, yajl_gen_status st)
 
 void json_writer_begin_object(struct json_writer *w)
 {
+	w->depth++;
 	check(w, yajl_gen_map_open(w->g));
 }
 void json_writer_end_object(struct json_writer *w)
 {
+	w->depth--;
 	check(w, yajl_gen_map_close(w->g));
 }
 void json_writer_begin_array(struct json_writer *w)
 {
+	w->depth++;
 	check(w, yajl_gen_array_open(w->g));
 }
 void json_writer_end_array(struct json_writer *w)
 {
+	w->depth--;
 	check(w, yajl_gen_array_close(w->g));
 }
 void json_writer_string(struct json_writer *w, const char *s)
@@ -263,7 +268,7 @@ int json_writer_finish(struct json_writer *w, char **ret, size_t *ret_len)
 	const unsigned char *buf = NULL;
 	size_t len = 0;
 	int r = 0;
-	if (w->failed || yajl_gen_get_buf(w->g, &buf, &len) != yajl_gen_status_ok) {
+	if (w->failed || w->depth != 0 || yajl_gen_get_buf(w->g, &buf, &len) != yajl_gen_status_ok) {
 		r = -EINVAL;
 	} else {
 		char *out = malloc(len + 1);

@@ -135,6 +135,8 @@ static bool is_empty(const struct json *j)
 		return true;
 	case JSON_ARRAY:
 		return json_array_size(j) == 0;
+	case JSON_STRING:
+		return json_string(j)[0] == '\0';
 	default:
 		return false;
 	}
@@ -144,35 +146,45 @@ struct unsupported {
 	const char *parent;
 	const char *key;
 	const char *why;
+	enum { EMPTY_IS_UNUSED, KEY_IS_USED, PRESENT_IS_USED } used;
 };
 
 static const struct unsupported unsupported_fields[] = {
-	{ "process", "capabilities", "capabilities are not supported yet" },
-	{ "process", "apparmorProfile", "AppArmor is not supported yet" },
-	{ "process", "selinuxLabel", "SELinux is not supported yet" },
-	{ "process", "ioPriority", "I/O priority is not supported yet" },
-	{ "process", "scheduler", "scheduler settings are not supported yet" },
-	{ "process", "execCPUAffinity", "CPU affinity is not supported yet" },
-	{ "linux", "seccomp", "seccomp is not supported yet" },
-	{ "linux", "resources", "cgroup resource limits are not supported yet" },
-	{ "linux", "uidMappings", "user namespaces are not supported yet" },
-	{ "linux", "gidMappings", "user namespaces are not supported yet" },
-	{ "linux", "mountLabel", "SELinux is not supported yet" },
-	{ "linux", "intelRdt", "Intel RDT is not supported" },
-	{ "linux", "personality", "personality is not supported yet" },
-	{ "linux", "memoryPolicy", "memory policy is not supported yet" },
-	{ "linux", "netDevices", "moving network devices is not supported yet" },
-	{ NULL, "hooks", "hooks are not supported yet" },
+	{ "process", "capabilities", "capabilities are not supported yet", PRESENT_IS_USED },
+	{ "process", "apparmorProfile", "AppArmor is not supported yet", EMPTY_IS_UNUSED },
+	{ "process", "selinuxLabel", "SELinux is not supported yet", EMPTY_IS_UNUSED },
+	{ "process", "ioPriority", "I/O priority is not supported yet", EMPTY_IS_UNUSED },
+	{ "process", "scheduler", "scheduler settings are not supported yet", EMPTY_IS_UNUSED },
+	{ "process", "execCPUAffinity", "CPU affinity is not supported yet", EMPTY_IS_UNUSED },
+	{ "linux", "seccomp", "seccomp is not supported yet", EMPTY_IS_UNUSED },
+	{ "linux", "resources", "cgroup resource limits are not supported yet", EMPTY_IS_UNUSED },
+	{ "linux", "uidMappings", "user namespaces are not supported yet", EMPTY_IS_UNUSED },
+	{ "linux", "gidMappings", "user namespaces are not supported yet", EMPTY_IS_UNUSED },
+	{ "linux", "mountLabel", "SELinux is not supported yet", EMPTY_IS_UNUSED },
+	{ "linux", "intelRdt", "Intel RDT is not supported", EMPTY_IS_UNUSED },
+	{ "linux", "personality", "personality is not supported yet", EMPTY_IS_UNUSED },
+	{ "linux", "memoryPolicy", "memory policy is not supported yet", EMPTY_IS_UNUSED },
+	{ "linux", "netDevices", "moving network devices is not supported yet", KEY_IS_USED },
+	{ NULL, "hooks", "hooks are not supported yet", EMPTY_IS_UNUSED },
 };
 
-static int refuse_unsupported(const struct json *root, struct berth_error **err)
+/* parent_name: which section `node` is ("process", "linux", or NULL for the top level). */
+static int refuse_unsupported(const struct json *node, const char *parent_name, const char *prefix,
+			      struct berth_error **err)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(unsupported_fields); i++) {
 		const struct unsupported *u = &unsupported_fields[i];
-		const struct json *parent = u->parent ? json_object_get(root, u->parent) : root;
-		if (!is_empty(json_object_get(parent, u->key)))
-			return berth_error_set(err, ENOTSUP, "%s%s%s: %s", u->parent ? u->parent : "",
-					       u->parent ? "." : "", u->key, u->why);
+		if ((u->parent == NULL) != (parent_name == NULL) ||
+		    (u->parent && strcmp(u->parent, parent_name) != 0))
+			continue;
+		const struct json *j = json_object_get(node, u->key);
+		/* {} capabilities means "none at all"; {"eth0": {}} means "move eth0" */
+		bool used = u->used == PRESENT_IS_USED ? json_type_of(j) > JSON_NULL
+			    : u->used == KEY_IS_USED   ? json_object_size(j) > 0 || !is_empty(j)
+						       : !is_empty(j);
+		if (used)
+			return berth_error_set(err, ENOTSUP, "%s%s%s: %s", prefix, *prefix ? "." : "",
+					       u->key, u->why);
 	}
 	return 0;
 }
@@ -458,7 +470,8 @@ int oci_process_parse(const struct json *node, const char *prefix, struct oci_pr
 	int r;
 	if (!node)
 		return berth_error_set(err, EINVAL, "%s: missing", prefix);
-	if ((r = expect_object(node, prefix, err)) < 0)
+	if ((r = expect_object(node, prefix, err)) < 0 ||
+	    (r = refuse_unsupported(node, "process", prefix, err)) < 0)
 		return r;
 	if ((r = get_bool(node, prefix, "terminal", &p->terminal, err)) < 0 ||
 	    (r = parse_console_size(field(node, "consoleSize"), prefix, p, err)) < 0 ||
@@ -613,6 +626,8 @@ static int parse_namespaces(const struct json *arr, struct oci_config *c, struct
 		if (ns->type == CLONE_NEWUSER)
 			return berth_error_set(err, ENOTSUP,
 					       "%s: user namespaces are not supported yet", item);
+		if (ns->path && !ns->path[0])
+			ns->path = (free(ns->path), NULL); /* "" means a new namespace, as in runc */
 		if (ns->path && ns->path[0] != '/')
 			return berth_error_set(err, EINVAL, "%s.path: %s: must be an absolute path", item,
 					       ns->path);
@@ -626,6 +641,23 @@ static int parse_namespaces(const struct json *arr, struct oci_config *c, struct
 		return berth_error_set(err, EINVAL,
 				       "linux.namespaces: a mount namespace is required (berth never changes the host's mounts)");
 	return 0;
+}
+
+/* No empty, "." or ".." components (so a name stays where it says it is). */
+static bool path_is_clean(const char *p)
+{
+	if (!*p)
+		return false;
+	while (*p) {
+		const char *e = strchrnul(p, '/');
+		size_t n = (size_t)(e - p);
+		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		p = *e ? e + 1 : e;
+		if (*e && !*p)
+			return false; /* trailing slash */
+	}
+	return true;
 }
 
 static int parse_device(const struct json *o, const char *item, struct oci_device *d,
@@ -646,7 +678,7 @@ static int parse_device(const struct json *o, const char *item, struct oci_devic
 		d->type = S_IFIFO;
 	else
 		return berth_error_set(err, EINVAL, "%s.type: \"%s\": must be c, u, b or p", item, type);
-	if (strncmp(d->path, "/dev/", 5) != 0 || strstr(d->path, "/../") || strstr(d->path, "/./"))
+	if (strncmp(d->path, "/dev/", 5) != 0 || !path_is_clean(d->path + 5))
 		return berth_error_set(err, EINVAL, "%s.path: %s: must be a path under /dev", item,
 				       d->path);
 	bool has_major = false, has_minor = false;
@@ -712,7 +744,8 @@ static int check_sysctl(const struct oci_config *c, const char *key, struct bert
 	static const char *const ipc_keys[] = { "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni",
 						"kernel.sem", "kernel.shmall", "kernel.shmmax",
 						"kernel.shmmni", "kernel.shm_rmid_forced" };
-	if (!key[0] || key[0] == '.' || strchr(key, '/') || strstr(key, ".."))
+	if (!key[0] || key[0] == '.' || key[strlen(key) - 1] == '.' || strchr(key, '/') ||
+	    strstr(key, ".."))
 		return berth_error_set(err, EINVAL, "linux.sysctl: \"%s\": not a sysctl name", key);
 	int need = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(ipc_keys); i++)
@@ -823,8 +856,13 @@ static int check_version(const char *v, struct berth_error **err)
 	return 0;
 }
 
-static int check_consistency(const struct oci_config *c, struct berth_error **err)
+static int check_consistency(struct oci_config *c, struct berth_error **err)
 {
+	/* runc reads "" as unset */
+	if (c->hostname && !c->hostname[0])
+		c->hostname = (free(c->hostname), NULL);
+	if (c->domainname && !c->domainname[0])
+		c->domainname = (free(c->domainname), NULL);
 	const struct oci_namespace *uts = oci_config_namespace(c, CLONE_NEWUTS);
 	if ((c->hostname || c->domainname) && (!uts || uts->path))
 		return berth_error_set(err, EINVAL, "%s: needs a new uts namespace",
@@ -846,7 +884,8 @@ int oci_config_parse(const char *text, struct oci_config **ret, struct berth_err
 				       json_type_name(json_type_of(root)));
 	if ((r = get_string(root, "", "ociVersion", true, &c->oci_version, err)) < 0 ||
 	    (r = check_version(c->oci_version, err)) < 0 ||
-	    (r = refuse_unsupported(root, err)) < 0 ||
+	    (r = refuse_unsupported(root, NULL, "", err)) < 0 ||
+	    (r = refuse_unsupported(field(root, "linux"), "linux", "linux", err)) < 0 ||
 	    (r = parse_root(field(root, "root"), c, err)) < 0 ||
 	    (r = oci_process_parse(field(root, "process"), "process", &c->process, err)) < 0 ||
 	    (r = get_string(root, "", "hostname", false, &c->hostname, err)) < 0 ||

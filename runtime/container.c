@@ -160,6 +160,7 @@ struct create_ctx {
 	int console_fd;
 	int listen_fd;
 	struct spawned sp;
+	struct children_ns saved_ns;
 };
 
 static void create_ctx_clear(struct create_ctx *c)
@@ -175,6 +176,7 @@ static void create_ctx_clear(struct create_ctx *c)
 	closep(&c->console_fd);
 	closep(&c->listen_fd);
 	spawned_clear(&c->sp);
+	children_ns_restore(&c->saved_ns);
 }
 
 /* Undoes a create that failed half-way: the init, its cgroup, the state directory. */
@@ -368,7 +370,8 @@ static int container_spawn(struct create_ctx *c, bool barrier, struct berth_erro
 	if (c->cfg->process.terminal && !o->console_socket)
 		return berth_error_set(err, EINVAL,
 				       "process.terminal: a terminal needs --console-socket");
-	if ((r = open_join_namespaces(c, &rq, err)) < 0 || (r = make_state_dir(c, err)) < 0)
+	if ((r = children_ns_save(&c->saved_ns, err)) < 0 ||
+	    (r = open_join_namespaces(c, &rq, err)) < 0 || (r = make_state_dir(c, err)) < 0)
 		return r;
 	if (o->console_socket) {
 		if ((c->console_fd = unix_connect(o->console_socket, err)) < 0)
@@ -383,7 +386,9 @@ static int container_spawn(struct create_ctx *c, bool barrier, struct berth_erro
 	if ((r = prepare_cgroup(c, err)) < 0 || (r = prepare_time_namespace(c, &rq, err)) < 0)
 		return r;
 	rq.cgroup_fd = c->cg ? cgroup_fd(c->cg) : -1;
-	if ((r = spawn_process(&rq, &c->sp, err)) < 0)
+	r = spawn_process(&rq, &c->sp, err);
+	children_ns_restore(&c->saved_ns);
+	if (r < 0)
 		return r;
 	closep(&c->listen_fd); /* the init holds it now */
 	if ((r = spawn_wait_ready(c->sp.sync_fd, err)) < 0 || (r = record_state(c, err)) < 0 ||
@@ -395,7 +400,8 @@ static int container_spawn(struct create_ctx *c, bool barrier, struct berth_erro
 int runtime_container_create(const struct runtime_create_options *o, struct berth_error **err)
 {
 	struct create_ctx c = { .o = o, .root_fd = -1, .dir_fd = -1, .console_fd = -1,
-				.listen_fd = -1, .sp = { .pidfd = -1, .sync_fd = -1 } };
+				.listen_fd = -1, .sp = { .pidfd = -1, .sync_fd = -1 },
+				.saved_ns = { -1, -1 } };
 	memset(c.join_fds, -1, sizeof(c.join_fds));
 	int r = container_spawn(&c, true, err);
 	if (r < 0)
@@ -709,7 +715,8 @@ int runtime_container_run(const struct runtime_create_options *o, int *ret_statu
 			  struct berth_error **err)
 {
 	struct create_ctx c = { .o = o, .root_fd = -1, .dir_fd = -1, .console_fd = -1,
-				.listen_fd = -1, .sp = { .pidfd = -1, .sync_fd = -1 } };
+				.listen_fd = -1, .sp = { .pidfd = -1, .sync_fd = -1 },
+				.saved_ns = { -1, -1 } };
 	memset(c.join_fds, -1, sizeof(c.join_fds));
 	int r = container_spawn(&c, false, err);
 	if (r == 0 && (r = spawn_wait_exec(c.sp.sync_fd, err)) < 0)

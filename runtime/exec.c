@@ -116,8 +116,13 @@ static int exec_spawn(const struct runtime_exec_options *o, const struct stored_
 	if (o->console_socket && (console = unix_connect(o->console_socket, err)) < 0)
 		return berth_error_wrap(err, "--console-socket");
 	/* the pid namespace applies to children: enter it here, the rest in the child */
-	if (setns(pidfd, CLONE_NEWPID) < 0)
+	struct children_ns saved;
+	if ((r = children_ns_save(&saved, err)) < 0)
+		return r;
+	if (setns(pidfd, CLONE_NEWPID) < 0) {
+		children_ns_restore(&saved);
 		return berth_error_setsys(err, errno, "join the pid namespace of %s", o->id);
+	}
 
 	struct spawn_request rq = {
 		.config = cfg, .process = p, .bundle = s->bundle, .exec_pidfd = pidfd,
@@ -128,7 +133,9 @@ static int exec_spawn(const struct runtime_exec_options *o, const struct stored_
 	};
 	memset(rq.join_fds, -1, sizeof(rq.join_fds));
 	struct spawned sp = { .pidfd = -1, .sync_fd = -1 };
-	if ((r = spawn_process(&rq, &sp, err)) < 0)
+	r = spawn_process(&rq, &sp, err);
+	children_ns_restore(&saved);
+	if (r < 0)
 		return r;
 	if ((r = spawn_wait_ready(sp.sync_fd, err)) < 0 ||
 	    (o->pid_file && (r = write_pid_file(o->pid_file, sp.pid, err)) < 0) ||

@@ -159,7 +159,8 @@ int path_check_no_escape(int rootfd, const char *path, struct berth_error **err)
 		resolved[rl] = '\0';
 		if (target[0] == '/')
 			resolved[0] = '\0'; /* absolute links are read in the container's view */
-		r = push_components(&queue, &qn, target, true);
+		/* ".." at the root of an absolute target stays at the root, as in the kernel */
+		r = push_components(&queue, &qn, target, target[0] != '/');
 	}
 	for (size_t i = 0; i < qn; i++)
 		free(queue[i]);

@@ -48,6 +48,16 @@ int spawn_wait_ready(int sync_fd, struct berth_error **err);
 int spawn_release(int sync_fd, struct berth_error **err);
 /* Reads the exec outcome from fd: EOF means the program is running. */
 int spawn_wait_exec(int fd, struct berth_error **err);
+/* setns/unshare of pid and time namespaces change where the caller's *children* go: the
+ * caller saves its own before, and restores them once the child exists, so nothing it forks
+ * later (a library user's threads and children included) lands in a container's namespace. */
+struct children_ns {
+	int pid_fd;
+	int time_fd;
+};
+int children_ns_save(struct children_ns *s, struct berth_error **err);
+void children_ns_restore(struct children_ns *s);
+
 /* Closes pidfd and sync_fd. */
 void spawned_clear(struct spawned *s);
 

@@ -362,6 +362,29 @@ int spawn_wait_exec(int fd, struct berth_error **err)
 	return berth_error_setsys(err, t < 0 ? -t : EIO, "wait for the container's program");
 }
 
+int children_ns_save(struct children_ns *s, struct berth_error **err)
+{
+	s->pid_fd = open("/proc/self/ns/pid_for_children", O_RDONLY | O_CLOEXEC);
+	s->time_fd = open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC);
+	if (s->pid_fd < 0 || s->time_fd < 0) {
+		int e = errno;
+		children_ns_restore(s);
+		return berth_error_setsys(err, e, "open /proc/self/ns/*_for_children");
+	}
+	return 0;
+}
+
+void children_ns_restore(struct children_ns *s)
+{
+	/* Going back to our own namespaces cannot fail for lack of rights: ignore errors. */
+	if (s->pid_fd >= 0)
+		(void)setns(s->pid_fd, CLONE_NEWPID);
+	if (s->time_fd >= 0)
+		(void)setns(s->time_fd, CLONE_NEWTIME);
+	closep(&s->pid_fd);
+	closep(&s->time_fd);
+}
+
 void spawned_clear(struct spawned *s)
 {
 	closep(&s->pidfd);

@@ -30,11 +30,26 @@ struct global {
 
 static struct global g = { .root = RUNTIME_DEFAULT_ROOT };
 
+/* Control characters from user input (an id with a newline) would break the one-line rule. */
+static void print_escaped_line(FILE *f, const char *msg)
+{
+	fputs(PROG ": ", f);
+	for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+		if (*p == '\n')
+			fputs("\\n", f);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\x%02x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('\n', f);
+}
+
 /* Prints the one error line (and logs it when --log is set); returns the exit code. */
 static int fail(struct berth_error *err, int r)
 {
 	const char *msg = err && err->msg ? err->msg : strerror(r < 0 ? -r : EIO);
-	fprintf(stderr, PROG ": %s\n", msg);
+	print_escaped_line(stderr, msg);
 	if (g.log)
 		log_error("%s", msg);
 	berth_error_free(err);

@@ -73,8 +73,10 @@ int options_parse(int argc, char **argv, int *index, const struct opt *opts, cha
 		}
 		if (o->kind == OPT_STRING)
 			*(const char **)o->dest = value;
-		else if (list_append((char ***)o->dest, value) < 0)
+		else if (list_append((char ***)o->dest, value) < 0) {
+			*ret_msg = NULL; /* the caller reports "out of memory" */
 			return -1;
+		}
 	}
 	*index = i;
 	return 0;
