@@ -10,6 +10,9 @@
 
 #include "base/error.h"
 #include "base/json.h"
+#include "runtime/caps-internal.h"
+#include "runtime/hooks-internal.h"
+#include "runtime/seccomp-internal.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -65,6 +68,7 @@ struct oci_process {
 	struct oci_rlimit *rlimits;
 	size_t n_rlimits;
 	bool no_new_privileges;
+	struct oci_caps caps;
 	bool has_oom_score_adj;
 	int oom_score_adj;
 };
@@ -101,6 +105,9 @@ struct oci_config {
 	struct oci_sysctl *sysctls;
 	size_t n_sysctls;
 	struct oci_time_offset boottime, monotonic;
+	struct oci_seccomp *seccomp; /* NULL: no filter */
+	struct oci_hooks hooks;
+	const struct json *hooks_node;  /* points into tree (kept in the state for start/delete) */
 	const struct json *annotations; /* points into tree */
 };
 

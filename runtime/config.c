@@ -146,26 +146,23 @@ struct unsupported {
 	const char *parent;
 	const char *key;
 	const char *why;
-	enum { EMPTY_IS_UNUSED, KEY_IS_USED, PRESENT_IS_USED } used;
+	bool key_is_used; /* {"eth0": {}} asks for something although every value is empty */
 };
 
 static const struct unsupported unsupported_fields[] = {
-	{ "process", "capabilities", "capabilities are not supported yet", PRESENT_IS_USED },
-	{ "process", "apparmorProfile", "AppArmor is not supported yet", EMPTY_IS_UNUSED },
-	{ "process", "selinuxLabel", "SELinux is not supported yet", EMPTY_IS_UNUSED },
-	{ "process", "ioPriority", "I/O priority is not supported yet", EMPTY_IS_UNUSED },
-	{ "process", "scheduler", "scheduler settings are not supported yet", EMPTY_IS_UNUSED },
-	{ "process", "execCPUAffinity", "CPU affinity is not supported yet", EMPTY_IS_UNUSED },
-	{ "linux", "seccomp", "seccomp is not supported yet", EMPTY_IS_UNUSED },
-	{ "linux", "resources", "cgroup resource limits are not supported yet", EMPTY_IS_UNUSED },
-	{ "linux", "uidMappings", "user namespaces are not supported yet", EMPTY_IS_UNUSED },
-	{ "linux", "gidMappings", "user namespaces are not supported yet", EMPTY_IS_UNUSED },
-	{ "linux", "mountLabel", "SELinux is not supported yet", EMPTY_IS_UNUSED },
-	{ "linux", "intelRdt", "Intel RDT is not supported", EMPTY_IS_UNUSED },
-	{ "linux", "personality", "personality is not supported yet", EMPTY_IS_UNUSED },
-	{ "linux", "memoryPolicy", "memory policy is not supported yet", EMPTY_IS_UNUSED },
-	{ "linux", "netDevices", "moving network devices is not supported yet", KEY_IS_USED },
-	{ NULL, "hooks", "hooks are not supported yet", EMPTY_IS_UNUSED },
+	{ "process", "apparmorProfile", "AppArmor is not supported yet", false },
+	{ "process", "selinuxLabel", "SELinux is not supported yet", false },
+	{ "process", "ioPriority", "I/O priority is not supported yet", false },
+	{ "process", "scheduler", "scheduler settings are not supported yet", false },
+	{ "process", "execCPUAffinity", "CPU affinity is not supported yet", false },
+	{ "linux", "resources", "cgroup resource limits are not supported yet", false },
+	{ "linux", "uidMappings", "user namespaces are not supported yet", false },
+	{ "linux", "gidMappings", "user namespaces are not supported yet", false },
+	{ "linux", "mountLabel", "SELinux is not supported yet", false },
+	{ "linux", "intelRdt", "Intel RDT is not supported", false },
+	{ "linux", "personality", "personality is not supported yet", false },
+	{ "linux", "memoryPolicy", "memory policy is not supported yet", false },
+	{ "linux", "netDevices", "moving network devices is not supported yet", true },
 };
 
 /* parent_name: which section `node` is ("process", "linux", or NULL for the top level). */
@@ -178,10 +175,7 @@ static int refuse_unsupported(const struct json *node, const char *parent_name, 
 		    (u->parent && strcmp(u->parent, parent_name) != 0))
 			continue;
 		const struct json *j = json_object_get(node, u->key);
-		/* {} capabilities means "none at all"; {"eth0": {}} means "move eth0" */
-		bool used = u->used == PRESENT_IS_USED ? json_type_of(j) > JSON_NULL
-			    : u->used == KEY_IS_USED   ? json_object_size(j) > 0 || !is_empty(j)
-						       : !is_empty(j);
+		bool used = !is_empty(j) || (u->key_is_used && json_object_size(j) > 0);
 		if (used)
 			return berth_error_set(err, ENOTSUP, "%s%s%s: %s", prefix, *prefix ? "." : "",
 					       u->key, u->why);
@@ -481,6 +475,10 @@ int oci_process_parse(const struct json *node, const char *prefix, struct oci_pr
 	    (r = get_string(node, prefix, "cwd", true, &p->cwd, err)) < 0 ||
 	    (r = parse_rlimits(field(node, "rlimits"), prefix, p, err)) < 0 ||
 	    (r = get_bool(node, prefix, "noNewPrivileges", &p->no_new_privileges, err)) < 0)
+		return r;
+	char caps_name[128];
+	snprintf(caps_name, sizeof(caps_name), "%s.capabilities", prefix);
+	if ((r = caps_parse(json_object_get(node, "capabilities"), caps_name, &p->caps, err)) < 0)
 		return r;
 	if (field(node, "commandLine"))
 		return berth_error_set(err, ENOTSUP, "%s.commandLine: only used on Windows", prefix);
@@ -829,6 +827,9 @@ static int parse_linux(const struct json *lnx, struct oci_config *c, struct bert
 	    (r = get_string(lnx, "linux", "cgroupsPath", false, &c->cgroups_path, err)) < 0 ||
 	    (r = parse_sysctl(field(lnx, "sysctl"), c, err)) < 0)
 		return r;
+	const struct json *sc = field(lnx, "seccomp");
+	if (sc && (r = oci_seccomp_parse(sc, "linux.seccomp", &c->seccomp, err)) < 0)
+		return r;
 	for (char **p = c->masked_paths; p && *p; p++)
 		if ((*p)[0] != '/')
 			return berth_error_set(err, EINVAL, "linux.maskedPaths: %s: must be absolute", *p);
@@ -892,8 +893,10 @@ int oci_config_parse(const char *text, struct oci_config **ret, struct berth_err
 	    (r = get_string(root, "", "domainname", false, &c->domainname, err)) < 0 ||
 	    (r = parse_mounts(field(root, "mounts"), c, err)) < 0 ||
 	    (r = parse_linux(field(root, "linux"), c, err)) < 0 ||
+	    (r = hooks_parse(field(root, "hooks"), &c->hooks, err)) < 0 ||
 	    (r = check_consistency(c, err)) < 0)
 		return r;
+	c->hooks_node = field(root, "hooks");
 	const struct json *ann = field(root, "annotations");
 	if ((r = expect_object(ann, "annotations", err)) < 0)
 		return r;
@@ -919,6 +922,8 @@ struct oci_config *oci_config_free(struct oci_config *c)
 	if (!c)
 		return NULL;
 	json_free(c->tree);
+	hooks_clear(&c->hooks);
+	oci_seccomp_free(c->seccomp);
 	free(c->oci_version);
 	free(c->root_path);
 	free(c->hostname);

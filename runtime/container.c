@@ -6,6 +6,7 @@
 #include "base/fileutil.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/process.h"
 #include "cgroup/cgroup.h"
 
 #include <dirent.h>
@@ -120,11 +121,8 @@ int write_pid_file(const char *path, pid_t pid, struct berth_error **err)
 
 int wait_exit_status(int pidfd, struct berth_error **err)
 {
-	siginfo_t si = { 0 };
-	while (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0)
-		if (errno != EINTR)
-			return berth_error_setsys(err, errno, "wait for the container");
-	return si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+	int status = process_wait(pidfd, -1);
+	return status < 0 ? berth_error_setsys(err, -status, "wait for the container") : status;
 }
 
 static int forward_pidfd = -1;
@@ -132,7 +130,7 @@ static int forward_pidfd = -1;
 static void forward_signal_cb(int sig)
 {
 	if (forward_pidfd >= 0)
-		(void)syscall(SYS_pidfd_send_signal, forward_pidfd, sig, NULL, 0);
+		(void)process_signal(forward_pidfd, sig);
 }
 
 void forward_signals_to(int pidfd)
@@ -179,18 +177,43 @@ static void create_ctx_clear(struct create_ctx *c)
 	children_ns_restore(&c->saved_ns);
 }
 
+static int node_to_json(const struct json *node, char **ret)
+{
+	*ret = NULL;
+	if (!node)
+		return 0;
+	struct json_writer *w = json_writer_new(false);
+	if (!w)
+		return -ENOMEM;
+	json_writer_value(w, node);
+	return json_writer_finish(w, ret, NULL);
+}
+
+static int hook_state(struct create_ctx *c, const char *status, char **ret)
+{
+	_cleanup_free_ char *ann = NULL;
+	int r = node_to_json(c->cfg->annotations, &ann);
+	if (r < 0)
+		return r;
+	return hooks_state_json(c->o->id, status, c->sp.pid, c->bundle, ann, ret);
+}
+
 /* Undoes a create that failed half-way: the init, its cgroup, the state directory. */
 static void create_rollback(struct create_ctx *c)
 {
 	if (c->sp.pidfd >= 0) {
-		(void)syscall(SYS_pidfd_send_signal, c->sp.pidfd, SIGKILL, NULL, 0);
-		siginfo_t si;
-		(void)waitid(P_PIDFD, (id_t)c->sp.pidfd, &si, WEXITED);
+		(void)process_signal(c->sp.pidfd, SIGKILL);
+		(void)process_wait(c->sp.pidfd, -1);
 	}
 	if (c->cg)
 		(void)cgroup_remove(c->cg, NULL); /* best effort: the error being reported wins */
 	if (c->dir_made)
 		(void)remove_tree_at(c->root_fd, c->o->id);
+	/* the lifecycle goes on to poststop once the container existed (runtime-spec, step 12) */
+	_cleanup_free_ char *state = NULL;
+	if (c->sp.pid > 0 && c->cfg && hooks_any(&c->cfg->hooks, HOOK_POSTSTOP) &&
+	    hook_state(c, "stopped", &state) == 0)
+		hooks_run_warn(&c->cfg->hooks, HOOK_POSTSTOP, state);
 }
 
 static int resolve_paths(struct create_ctx *c, struct berth_error **err)
@@ -303,6 +326,19 @@ static int prepare_cgroup(struct create_ctx *c, struct berth_error **err)
 	return r < 0 ? berth_error_wrap(err, "linux.cgroupsPath") : 0;
 }
 
+/* The init has its mounts: run prestart and createRuntime here, in the runtime's namespaces. */
+static int create_hooks_cb(void *userdata, char **ret_state, struct berth_error **err)
+{
+	struct create_ctx *c = userdata;
+	int r = hook_state(c, "creating", ret_state);
+	if (r < 0)
+		return berth_error_set(err, -r, "hooks: encode the state");
+	if ((r = hooks_run(&c->cfg->hooks, HOOK_PRESTART, *ret_state, err)) < 0 ||
+	    (r = hooks_run(&c->cfg->hooks, HOOK_CREATE_RUNTIME, *ret_state, err)) < 0)
+		return r;
+	return 0;
+}
+
 static int record_state(struct create_ctx *c, struct berth_error **err)
 {
 	struct stored_state s = {
@@ -315,22 +351,17 @@ static int record_state(struct create_ctx *c, struct berth_error **err)
 		.own_pid_ns = oci_config_namespace(c->cfg, CLONE_NEWPID) &&
 			      !oci_config_namespace(c->cfg, CLONE_NEWPID)->path,
 	};
-	_cleanup_free_ char *created = NULL, *ann = NULL;
+	_cleanup_free_ char *created = NULL, *ann = NULL, *hooks = NULL;
 	struct passwd *pw = getpwuid(geteuid());
 	_cleanup_free_ char *owner = strdup(pw ? pw->pw_name : "");
 	if (format_rfc3339_now(&created) < 0 || !owner)
 		return -ENOMEM;
 	s.created = created;
 	s.owner = owner;
-	if (c->cfg->annotations) {
-		struct json_writer *w = json_writer_new(false);
-		if (!w)
-			return -ENOMEM;
-		json_writer_value(w, c->cfg->annotations);
-		if (json_writer_finish(w, &ann, NULL) < 0)
-			return -ENOMEM;
-		s.annotations_json = ann;
-	}
+	if (node_to_json(c->cfg->annotations, &ann) < 0 || node_to_json(c->cfg->hooks_node, &hooks) < 0)
+		return -ENOMEM;
+	s.annotations_json = ann;
+	s.hooks_json = hooks;
 	if (s.pid_start == 0)
 		return berth_error_set(err, ESRCH, "the container's init died during setup");
 	int r = state_save(c->dir_fd, &s, err);
@@ -391,10 +422,15 @@ static int container_spawn(struct create_ctx *c, bool barrier, struct berth_erro
 	if (r < 0)
 		return r;
 	closep(&c->listen_fd); /* the init holds it now */
-	if ((r = spawn_wait_ready(c->sp.sync_fd, err)) < 0 || (r = record_state(c, err)) < 0 ||
-	    (r = spawn_release(c->sp.sync_fd, err)) < 0)
+	if ((r = spawn_wait_ready(c->sp.sync_fd, create_hooks_cb, c, err)) < 0 ||
+	    (r = record_state(c, err)) < 0)
 		return r;
-	return 0;
+	_cleanup_free_ char *start_state = NULL;
+	bool wants_state = hooks_any(&c->cfg->hooks, HOOK_START_CONTAINER) ||
+			   (c->cfg->seccomp && oci_seccomp_wants_notify(c->cfg->seccomp));
+	if (wants_state && hook_state(c, "created", &start_state) < 0)
+		return -ENOMEM;
+	return spawn_release(c->sp.sync_fd, c->sp.pid, start_state, err);
 }
 
 int runtime_container_create(const struct runtime_create_options *o, struct berth_error **err)
@@ -444,7 +480,7 @@ static int destroy(int root_fd, int dir_fd, const char *id, const struct stored_
 	if (s && s->pid > 0 && proc_start_time(s->pid) == s->pid_start) {
 		_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, s->pid, 0);
 		if (pidfd >= 0 && proc_start_time(s->pid) == s->pid_start)
-			(void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+			(void)process_signal(pidfd, SIGKILL);
 		if (wait_gone(s->pid, s->pid_start) < 0)
 			return berth_error_set(err, ETIMEDOUT, "container %s: init %d did not die", id,
 					       s->pid);
@@ -454,6 +490,8 @@ static int destroy(int root_fd, int dir_fd, const char *id, const struct stored_
 	(void)dir_fd;
 	if ((r = remove_tree_at(root_fd, id)) < 0)
 		return berth_error_setsys(err, -r, "remove the state of %s", id);
+	if (s)
+		state_run_hooks_warn(s, HOOK_POSTSTOP, "stopped");
 	return 0;
 }
 
@@ -527,7 +565,10 @@ int runtime_container_start(const char *state_root, const char *id, struct berth
 		return berth_error_setsys(err, errno, "start container %s", id);
 	(void)unlinkat(dir_fd, START_SOCKET, 0); /* from now on the container counts as running */
 	r = spawn_wait_exec(fd, err);
-	return r < 0 ? berth_error_wrap(err, "start container %s", id) : 0;
+	if (r < 0)
+		return berth_error_wrap(err, "start container %s", id);
+	state_run_hooks_warn(s, HOOK_POSTSTART, "running");
+	return 0;
 }
 
 int runtime_container_state(const char *state_root, const char *id, struct runtime_state **ret,
@@ -632,8 +673,8 @@ int runtime_container_kill(const char *state_root, const char *id, int sig, bool
 	/* the start time check after pidfd_open proves the pidfd is our init, not a reused pid */
 	if (pidfd < 0 || proc_start_time(s->pid) != s->pid_start)
 		return berth_error_set(err, ESRCH, "container %s is not running", id);
-	if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0)
-		return berth_error_setsys(err, errno, "kill container %s", id);
+	if ((r = process_signal(pidfd, sig)) < 0)
+		return berth_error_setsys(err, -r, "kill container %s", id);
 	return 0;
 }
 
@@ -719,8 +760,13 @@ int runtime_container_run(const struct runtime_create_options *o, int *ret_statu
 				.saved_ns = { -1, -1 } };
 	memset(c.join_fds, -1, sizeof(c.join_fds));
 	int r = container_spawn(&c, false, err);
-	if (r == 0 && (r = spawn_wait_exec(c.sp.sync_fd, err)) < 0)
-		(void)0;
+	if (r == 0)
+		r = spawn_wait_exec(c.sp.sync_fd, err);
+	if (r == 0 && hooks_any(&c.cfg->hooks, HOOK_POSTSTART)) {
+		_cleanup_free_ char *state = NULL;
+		if (hook_state(&c, "running", &state) == 0)
+			hooks_run_warn(&c.cfg->hooks, HOOK_POSTSTART, state);
+	}
 	if (r < 0) {
 		create_rollback(&c);
 		create_ctx_clear(&c);

@@ -7,6 +7,7 @@
 #include "base/cleanup.h"
 #include "base/fileutil.h"
 #include "base/json.h"
+#include "base/process.h"
 #include "cgroup/cgroup.h"
 
 #include <errno.h>
@@ -137,10 +138,10 @@ static int exec_spawn(const struct runtime_exec_options *o, const struct stored_
 	children_ns_restore(&saved);
 	if (r < 0)
 		return r;
-	if ((r = spawn_wait_ready(sp.sync_fd, err)) < 0 ||
+	if ((r = spawn_wait_ready(sp.sync_fd, NULL, NULL, err)) < 0 ||
 	    (o->pid_file && (r = write_pid_file(o->pid_file, sp.pid, err)) < 0) ||
-	    (r = spawn_release(sp.sync_fd, err)) < 0 || (r = spawn_wait_exec(sp.sync_fd, err)) < 0) {
-		(void)syscall(SYS_pidfd_send_signal, sp.pidfd, SIGKILL, NULL, 0);
+	    (r = spawn_release(sp.sync_fd, sp.pid, NULL, err)) < 0 || (r = spawn_wait_exec(sp.sync_fd, err)) < 0) {
+		(void)process_signal(sp.pidfd, SIGKILL);
 		(void)wait_exit_status(sp.pidfd, NULL);
 		spawned_clear(&sp);
 		return berth_error_wrap(err, "exec in %s", o->id);

@@ -19,6 +19,8 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -391,15 +393,26 @@ out:
 	return r;
 }
 
+/* Sysctls are written through an fd of /proc/sys that is proven to be procfs: a volume mounted
+ * over /proc could otherwise turn these writes into writes to host files (runc CVE-2019-16884). */
 static int write_sysctls(const struct oci_config *c, struct berth_error **err)
 {
+	if (c->n_sysctls == 0)
+		return 0;
+	_cleanup_close_ int sys = open("/proc/sys", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct statfs sfs;
+	if (sys < 0 || fstatfs(sys, &sfs) < 0)
+		return berth_error_setsys(err, errno, "linux.sysctl: open /proc/sys");
+	if (sfs.f_type != PROC_SUPER_MAGIC)
+		return berth_error_set(err, EPERM,
+				       "linux.sysctl: /proc/sys in the container is not procfs: refusing to write through it");
 	for (size_t i = 0; i < c->n_sysctls; i++) {
 		char path[PATH_MAX];
-		snprintf(path, sizeof(path), "/proc/sys/%s", c->sysctls[i].key);
-		for (char *p = path + strlen("/proc/sys/"); *p; p++)
+		snprintf(path, sizeof(path), "%s", c->sysctls[i].key);
+		for (char *p = path; *p; p++)
 			if (*p == '.')
 				*p = '/';
-		int r = write_file_at(AT_FDCWD, path, c->sysctls[i].value, err);
+		int r = write_file_at(sys, path, c->sysctls[i].value, err);
 		if (r < 0)
 			return berth_error_wrap(err, "linux.sysctl: %s", c->sysctls[i].key);
 	}
@@ -503,7 +516,8 @@ int rootfs_setup(const struct spawn_request *rq, struct berth_error **err)
 			if ((r = mount_one(rq, rootfd, i, err)) < 0)
 				return r;
 	}
-	if ((r = enter_root(rq, err)) < 0 || (r = setup_devices(c, err)) < 0)
+	if ((r = spawn_child_create_hooks(rq, err)) < 0 || (r = enter_root(rq, err)) < 0 ||
+	    (r = setup_devices(c, err)) < 0)
 		return r;
 	if (rq->process->terminal && (r = terminal_setup(rq, true, err)) < 0)
 		return r;

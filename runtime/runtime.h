@@ -91,6 +91,13 @@ BERTH_EXPORT void runtime_state_freep(struct runtime_state **s);
 /* runc's state JSON: ociVersion, id, pid, status, bundle, rootfs, created, owner, annotations. */
 BERTH_EXPORT int runtime_state_to_json(const struct runtime_state *s, bool pretty, char **ret);
 
+/* Re-executes the calling program from a sealed memfd copy of its executable, unless it already
+ * runs from one (then it returns 0). Call it first thing in a program that creates containers or
+ * execs into them (runc CVE-2019-5736); it only returns on failure. */
+BERTH_EXPORT int runtime_exe_reexec_sealed(char *const argv[], char *const envp[],
+					   struct berth_error **err);
+BERTH_EXPORT bool runtime_exe_is_sealed(void);
+
 /* A default config.json (runc's `spec`): busybox-friendly, safe defaults berth supports. */
 BERTH_EXPORT int runtime_spec_generate(bool rootless, char **ret, struct berth_error **err);
 /* The runtime-spec features document. */

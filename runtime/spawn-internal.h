@@ -43,9 +43,15 @@ struct spawned {
 };
 
 int spawn_process(const struct spawn_request *rq, struct spawned *ret, struct berth_error **err);
-/* Waits for the child's READY (or its error). */
-int spawn_wait_ready(int sync_fd, struct berth_error **err);
-int spawn_release(int sync_fd, struct berth_error **err);
+/* Runs the runtime-side create hooks (prestart, createRuntime) when the child asks, and returns
+ * the state JSON its createContainer hooks read. */
+typedef int (*spawn_hooks_cb)(void *userdata, char **ret_state, struct berth_error **err);
+/* Waits for the child's READY (or its error), serving its hooks request on the way. */
+int spawn_wait_ready(int sync_fd, spawn_hooks_cb hooks_cb, void *userdata,
+		     struct berth_error **err);
+/* GO; start_state (or NULL) is what the child's startContainer hooks and seccomp agent read; pid
+ * is the child as the runtime sees it. */
+int spawn_release(int sync_fd, pid_t pid, const char *start_state, struct berth_error **err);
 /* Reads the exec outcome from fd: EOF means the program is running. */
 int spawn_wait_exec(int fd, struct berth_error **err);
 /* setns/unshare of pid and time namespaces change where the caller's *children* go: the
@@ -61,6 +67,9 @@ void children_ns_restore(struct children_ns *s);
 /* Closes pidfd and sync_fd. */
 void spawned_clear(struct spawned *s);
 
+/* Runs in the child once the mounts are in place: asks the parent to run prestart and
+ * createRuntime hooks, then runs createContainer hooks. */
+int spawn_child_create_hooks(const struct spawn_request *rq, struct berth_error **err);
 /* Runs in the child: the container's filesystem, up to and including pivot_root and the
  * post-pivot steps (devices, console, sysctls, masked and read-only paths). */
 int rootfs_setup(const struct spawn_request *rq, struct berth_error **err);

@@ -1,7 +1,11 @@
 #include "runtime/spawn-internal.h"
+#include "runtime/caps-internal.h"
+#include "runtime/hooks-internal.h"
+#include "runtime/seccomp-internal.h"
 #include "base/cleanup.h"
 #include "base/fileutil.h"
 #include "base/log.h"
+#include "base/process.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,17 +29,23 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-enum sync_type { SYNC_READY = 1, SYNC_GO, SYNC_ERROR };
+/* READY/ERROR: child → parent, setup done or failed. HOOKS: child → parent, mounts are done, run
+ * the runtime's create hooks; HOOKS_DONE (with the state for createContainer) or ERROR answers.
+ * GO: parent → child, carrying the state for startContainer hooks when there are any. */
+enum sync_type { SYNC_READY = 1, SYNC_GO, SYNC_ERROR, SYNC_HOOKS, SYNC_HOOKS_DONE };
 
 struct sync_msg {
 	uint32_t type;
 	int32_t code;
-	char text[2048];
+	char text[65536]; /* errors, or a state JSON with its annotations */
 };
 
 static int sync_send(int fd, enum sync_type type, int code, const char *text)
 {
-	struct sync_msg m = { .type = type, .code = code };
+	static struct sync_msg m; /* 64 KiB: not on the stack; each process sends one at a time */
+	m.type = type;
+	m.code = code;
+	m.text[0] = '\0';
 	if (text)
 		snprintf(m.text, sizeof(m.text), "%s", text);
 	size_t len = offsetof(struct sync_msg, text) + strlen(m.text) + 1;
@@ -195,6 +205,27 @@ static int wait_for_start(int listen_fd, struct berth_error **err)
 	}
 }
 
+/* Only the forked child uses these: the sync socket, and the state startContainer hooks read. */
+static int child_sync_fd = -1;
+static char *child_start_state;
+
+int spawn_child_create_hooks(const struct spawn_request *rq, struct berth_error **err)
+{
+	const struct oci_hooks *h = &rq->config->hooks;
+	if (!hooks_any(h, HOOK_PRESTART) && !hooks_any(h, HOOK_CREATE_RUNTIME) &&
+	    !hooks_any(h, HOOK_CREATE_CONTAINER))
+		return 0;
+	static struct sync_msg m;
+	if (sync_send(child_sync_fd, SYNC_HOOKS, 0, NULL) < 0)
+		_exit(1);
+	int t = sync_recv(child_sync_fd, &m);
+	if (t == SYNC_ERROR)
+		_exit(1); /* the parent reports its hook's failure itself */
+	if (t != SYNC_HOOKS_DONE)
+		_exit(1);
+	return hooks_run(h, HOOK_CREATE_CONTAINER, m.text, err);
+}
+
 static int child_setup(const struct spawn_request *rq, int sync_fd, char *exe, size_t exe_len,
 		       struct berth_error **err)
 {
@@ -217,15 +248,46 @@ static int child_setup(const struct spawn_request *rq, int sync_fd, char *exe, s
 		return r;
 	}
 	if ((r = enter_cwd(p->cwd, err)) < 0 || (r = set_rlimits(p, err)) < 0 ||
-	    (r = set_user(p, err)) < 0)
-		return r;
-	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return berth_error_setsys(err, errno, "process.noNewPrivileges");
-	if ((r = find_executable(p, exe, exe_len, err)) < 0)
+	    (r = find_executable(p, exe, exe_len, err)) < 0)
 		return r;
 	for (unsigned i = 0; i < rq->preserve_fds; i++)
 		if (fcntl(3 + (int)i, F_SETFD, 0) < 0)
 			return berth_error_setsys(err, errno, "--preserve-fds: fd %u", 3 + i);
+	return 0;
+}
+
+/* Loads the filter and hands its listener to the agent, if the profile has one. */
+static int load_seccomp(const struct spawn_request *rq, pid_t host_pid, struct berth_error **err)
+{
+	const struct oci_seccomp *sc = rq->config->seccomp;
+	int notify_fd = -1;
+	int r = oci_seccomp_load(sc, &notify_fd, err);
+	if (r < 0 || notify_fd < 0)
+		return r;
+	r = oci_seccomp_send_notify_fd(sc, notify_fd, host_pid,
+				       child_start_state ? child_start_state : "{}", err);
+	close(notify_fd);
+	return r;
+}
+
+/* The last steps, after the start barrier: from here on the process has only what the config
+ * grants, so nothing privileged may follow (the barrier's accept() included). Without
+ * no_new_privs the kernel wants CAP_SYS_ADMIN to load a filter: then it goes first, while the
+ * process still has it (as in runc); with no_new_privs it goes last, right before exec. */
+static int drop_privileges(const struct spawn_request *rq, pid_t host_pid, struct berth_error **err)
+{
+	const struct oci_process *p = rq->process;
+	bool filter = rq->config->seccomp != NULL;
+	int r;
+	if (filter && !p->no_new_privileges && (r = load_seccomp(rq, host_pid, err)) < 0)
+		return r;
+	if ((r = caps_prepare(&p->caps, err)) < 0 || (r = set_user(p, err)) < 0 ||
+	    (r = caps_apply(&p->caps, err)) < 0)
+		return r;
+	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return berth_error_setsys(err, errno, "process.noNewPrivileges");
+	if (filter && p->no_new_privileges && (r = load_seccomp(rq, host_pid, err)) < 0)
+		return r;
 	return 0;
 }
 
@@ -261,8 +323,10 @@ static _Noreturn void child_main(const struct spawn_request *rq, int sync_fd)
 {
 	struct berth_error *err = NULL;
 	char exe[4096];
-	struct sync_msg m;
+	static struct sync_msg m;
 	int report_fd = sync_fd;
+
+	child_sync_fd = sync_fd;
 
 	if (close_inherited_fds(rq, sync_fd, log_fd()) < 0) {
 		berth_error_setsys(&err, errno, "close inherited fds");
@@ -272,11 +336,18 @@ static _Noreturn void child_main(const struct spawn_request *rq, int sync_fd)
 		goto fail;
 	if (sync_send(sync_fd, SYNC_READY, 0, NULL) < 0 || sync_recv(sync_fd, &m) != SYNC_GO)
 		_exit(1); /* the parent is gone: nothing to report to */
+	if (m.text[0] && !(child_start_state = strdup(m.text)))
+		_exit(1);
 	if (rq->start_listen_fd >= 0) {
 		report_fd = wait_for_start(rq->start_listen_fd, &err);
 		if (report_fd < 0)
 			_exit(1);
 	}
+	if (rq->rootfs && child_start_state &&
+	    hooks_run(&rq->config->hooks, HOOK_START_CONTAINER, child_start_state, &err) < 0)
+		goto fail;
+	if (drop_privileges(rq, (pid_t)m.code, &err) < 0)
+		goto fail;
 	/* Everything not handed over closes at exec (runc CVE-2024-21626). */
 	if (syscall(SYS_close_range, 3 + rq->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
 		berth_error_setsys(&err, errno, "close_range");
@@ -309,19 +380,11 @@ int spawn_process(const struct spawn_request *rq, struct spawned *ret, struct be
 	}
 
 	int pidfd = -1;
-	struct clone_args args = {
-		.flags = CLONE_PIDFD | (uint64_t)rq->clone_flags |
-			 (rq->cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
-		.pidfd = (uint64_t)(uintptr_t)&pidfd,
-		.exit_signal = SIGCHLD,
-		.cgroup = rq->cgroup_fd >= 0 ? (uint64_t)rq->cgroup_fd : 0,
-	};
-	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	pid_t pid = process_clone((uint64_t)rq->clone_flags, rq->cgroup_fd, &pidfd);
 	if (pid < 0) {
-		int e = errno;
 		close(sv[0]);
 		close(sv[1]);
-		return berth_error_setsys(err, e, "clone3");
+		return berth_error_setsys(err, -pid, "clone3");
 	}
 	if (pid == 0) {
 		close(sv[0]);
@@ -332,10 +395,22 @@ int spawn_process(const struct spawn_request *rq, struct spawned *ret, struct be
 	return 0;
 }
 
-int spawn_wait_ready(int sync_fd, struct berth_error **err)
+int spawn_wait_ready(int sync_fd, spawn_hooks_cb hooks_cb, void *userdata,
+		     struct berth_error **err)
 {
-	struct sync_msg m;
+	static struct sync_msg m;
 	int t = sync_recv(sync_fd, &m);
+	while (t == SYNC_HOOKS && hooks_cb) {
+		_cleanup_free_ char *state = NULL;
+		int r = hooks_cb(userdata, &state, err);
+		if (r < 0) {
+			(void)sync_send(sync_fd, SYNC_ERROR, -r, NULL);
+			return r;
+		}
+		if ((r = sync_send(sync_fd, SYNC_HOOKS_DONE, 0, state)) < 0)
+			return berth_error_setsys(err, -r, "resume the container's init");
+		t = sync_recv(sync_fd, &m);
+	}
 	if (t == SYNC_READY)
 		return 0;
 	if (t == SYNC_ERROR)
@@ -345,15 +420,16 @@ int spawn_wait_ready(int sync_fd, struct berth_error **err)
 	return berth_error_set(err, EIO, "the container's init died during setup");
 }
 
-int spawn_release(int sync_fd, struct berth_error **err)
+int spawn_release(int sync_fd, pid_t pid, const char *start_state, struct berth_error **err)
 {
-	int r = sync_send(sync_fd, SYNC_GO, 0, NULL);
+	/* the child cannot know its pid as the runtime sees it: the seccomp agent is told that one */
+	int r = sync_send(sync_fd, SYNC_GO, (int)pid, start_state);
 	return r < 0 ? berth_error_setsys(err, -r, "release the container's init") : 0;
 }
 
 int spawn_wait_exec(int fd, struct berth_error **err)
 {
-	struct sync_msg m;
+	static struct sync_msg m;
 	int t = sync_recv(fd, &m);
 	if (t == 0)
 		return 0;

@@ -37,6 +37,25 @@ static const char *const masked_paths[] = {
 static const char *const readonly_paths[] = { "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
 					      "/proc/sysrq-trigger", NULL };
 
+/* Docker's and containerd's default set */
+static const char *const default_caps[] = {
+	"CAP_CHOWN",	   "CAP_DAC_OVERRIDE", "CAP_FSETID",	       "CAP_FOWNER",
+	"CAP_MKNOD",	   "CAP_NET_RAW",      "CAP_SETGID",	       "CAP_SETUID",
+	"CAP_SETFCAP",	   "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+	"CAP_KILL",	   "CAP_AUDIT_WRITE",  NULL,
+};
+
+static void write_capabilities(struct json_writer *w)
+{
+	json_writer_key(w, "capabilities");
+	json_writer_begin_object(w);
+	write_strings(w, "bounding", default_caps);
+	write_strings(w, "effective", default_caps);
+	write_strings(w, "permitted", default_caps);
+	/* inheritable stays empty (CVE-2022-29162); ambient too */
+	json_writer_end_object(w);
+}
+
 static void write_process(struct json_writer *w)
 {
 	static const char *const args[] = { "sh", NULL };
@@ -55,6 +74,7 @@ static void write_process(struct json_writer *w)
 	write_strings(w, "args", args);
 	write_strings(w, "env", env);
 	json_writer_kv_string(w, "cwd", "/");
+	write_capabilities(w);
 	json_writer_key(w, "rlimits");
 	json_writer_begin_array(w);
 	json_writer_begin_object(w);
@@ -140,7 +160,9 @@ int runtime_features_generate(char **ret, struct berth_error **err)
 	json_writer_begin_object(w);
 	json_writer_kv_string(w, "ociVersionMin", "1.0.0");
 	json_writer_kv_string(w, "ociVersionMax", RUNTIME_OCI_VERSION);
-	write_strings(w, "hooks", (const char *const[]){ NULL });
+	write_strings(w, "hooks",
+		      (const char *const[]){ "prestart", "createRuntime", "createContainer",
+					     "startContainer", "poststart", "poststop", NULL });
 	write_strings(w, "mountOptions", oci_mount_option_names);
 	json_writer_key(w, "linux");
 	json_writer_begin_object(w);
@@ -158,7 +180,23 @@ int runtime_features_generate(char **ret, struct berth_error **err)
 	json_writer_kv_bool(w, "systemdUser", false);
 	json_writer_kv_bool(w, "rdma", false);
 	json_writer_end_object(w);
-	static const char *const disabled[] = { "seccomp", "apparmor", "selinux", "intelRdt", NULL };
+	json_writer_key(w, "seccomp");
+	json_writer_begin_object(w);
+	json_writer_kv_bool(w, "enabled", true);
+	write_strings(w, "actions",
+		      (const char *const[]){ "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL",
+					     "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
+					     "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE",
+					     "SCMP_ACT_TRAP", NULL });
+	write_strings(w, "operators",
+		      (const char *const[]){ "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT",
+					     "SCMP_CMP_LE", "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ",
+					     "SCMP_CMP_NE", NULL });
+	write_strings(w, "supportedFlags",
+		      (const char *const[]){ "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
+					     "SECCOMP_FILTER_FLAG_SPEC_ALLOW", NULL });
+	json_writer_end_object(w);
+	static const char *const disabled[] = { "apparmor", "selinux", "intelRdt", NULL };
 	for (const char *const *d = disabled; *d; d++) {
 		json_writer_key(w, *d);
 		json_writer_begin_object(w);

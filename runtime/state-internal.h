@@ -26,6 +26,7 @@ struct stored_state {
 	char *owner;
 	char *annotations_json;
 	char *cgroup_path; /* NULL: no cgroup (no cgroup2 hierarchy on the host) */
+	char *hooks_json;  /* the config's hooks, for poststart and poststop; NULL: none */
 	bool own_pid_ns;
 };
 
@@ -42,6 +43,8 @@ uint64_t proc_start_time(pid_t pid);
 int state_to_public(int dir_fd, const struct stored_state *s, struct runtime_state **ret);
 struct stored_state *stored_state_free(struct stored_state *s);
 void stored_state_freep(struct stored_state **s);
+/* Runs the stored poststart or poststop hooks (warnings only, as the spec says). */
+void state_run_hooks_warn(const struct stored_state *s, int kind, const char *status);
 /* Current time, RFC 3339 with nanoseconds, UTC. */
 int format_rfc3339_now(char **ret);
 

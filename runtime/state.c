@@ -2,6 +2,8 @@
 #include "base/cleanup.h"
 #include "base/fileutil.h"
 #include "base/json.h"
+#include "base/log.h"
+#include "runtime/hooks-internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -92,6 +94,8 @@ int state_save(int dir_fd, const struct stored_state *s, struct berth_error **er
 		json_writer_kv_string(w, "annotations", s->annotations_json);
 	if (s->cgroup_path)
 		json_writer_kv_string(w, "cgroupPath", s->cgroup_path);
+	if (s->hooks_json)
+		json_writer_kv_string(w, "hooks", s->hooks_json);
 	json_writer_kv_bool(w, "ownPidNamespace", s->own_pid_ns);
 	json_writer_end_object(w);
 	_cleanup_free_ char *text = NULL;
@@ -136,6 +140,8 @@ int state_load(int dir_fd, const char *id, struct stored_state **ret, struct ber
 		(void)dup_string(j, "annotations", &s->annotations_json);
 	if (json_object_get(j, "cgroupPath"))
 		(void)dup_string(j, "cgroupPath", &s->cgroup_path);
+	if (json_object_get(j, "hooks"))
+		(void)dup_string(j, "hooks", &s->hooks_json);
 	s->own_pid_ns = json_bool(json_object_get(j, "ownPidNamespace"));
 	*ret = TAKE_PTR(s);
 	return 0;
@@ -210,6 +216,7 @@ struct stored_state *stored_state_free(struct stored_state *s)
 		free(s->owner);
 		free(s->annotations_json);
 		free(s->cgroup_path);
+		free(s->hooks_json);
 		free(s);
 	}
 	return NULL;
@@ -262,6 +269,22 @@ int runtime_state_to_json(const struct runtime_state *s, bool pretty, char **ret
 	}
 	json_writer_end_object(w);
 	return json_writer_finish(w, ret, NULL);
+}
+
+void state_run_hooks_warn(const struct stored_state *s, int kind, const char *status)
+{
+	if (!s->hooks_json)
+		return;
+	_cleanup_(json_freep) struct json *j = NULL;
+	struct oci_hooks hooks = { 0 };
+	_cleanup_free_ char *state = NULL;
+	if (json_parse(s->hooks_json, &j, NULL) < 0 || hooks_parse(j, &hooks, NULL) < 0 ||
+	    hooks_state_json(s->id, status, s->pid, s->bundle, s->annotations_json, &state) < 0)
+		log_warn("container %s: its stored hooks cannot be read: %s hooks not run", s->id,
+			 hook_kind_names[kind]);
+	else
+		hooks_run_warn(&hooks, (enum hook_kind)kind, state);
+	hooks_clear(&hooks);
 }
 
 int format_rfc3339_now(char **ret)

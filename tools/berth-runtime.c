@@ -76,7 +76,7 @@ static int parse_or_fail(int argc, char **argv, int *i, const struct opt *opts, 
 	struct berth_error *err = NULL;
 	berth_error_set(&err, EINVAL, "%s: %s", cmd, msg ? msg : "out of memory");
 	free(msg);
-	return -fail(err, -EINVAL);
+	return fail(err, -EINVAL);
 }
 
 /* Exactly `want` positional arguments (the first is the container id). */
@@ -86,7 +86,7 @@ static int positional(int argc, int i, int min, int max, const char *cmd, const 
 	if (n < min || n > max) {
 		struct berth_error *err = NULL;
 		berth_error_set(&err, EINVAL, "%s: usage: " PROG " %s %s", cmd, cmd, usage);
-		return -fail(err, -EINVAL);
+		return fail(err, -EINVAL);
 	}
 	return 0;
 }
@@ -516,6 +516,13 @@ int main(int argc, char **argv)
 	if (g.root[0] != '/')
 		return fail_msg("--root %s: must be an absolute path", g.root);
 	const char *cmd = argv[i++];
+	if (strcmp(cmd, "create") == 0 || strcmp(cmd, "run") == 0 || strcmp(cmd, "exec") == 0) {
+		/* what a container can reach of us must be a sealed copy (CVE-2019-5736) */
+		struct berth_error *err = NULL;
+		r = runtime_exe_reexec_sealed(argv, environ, &err);
+		if (r < 0)
+			return fail(err, r);
+	}
 	if (strcmp(cmd, "create") == 0 || strcmp(cmd, "run") == 0)
 		return cmd_create_or_run(argc, argv, i, cmd[0] == 'r');
 	if (strcmp(cmd, "start") == 0)

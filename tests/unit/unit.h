@@ -1,0 +1,73 @@
+/* Helpers shared by the unit tests: cmocka's headers in the order it needs, an assertion on
+ * substrings that prints both strings, a per-test temporary directory, and a way to record a known
+ * library bug as a skip (with its reason) instead of a failure, so the suite stays usable while
+ * the bug is open and passes on its own once it is fixed. */
+#ifndef BERTH_TESTS_UNIT_H
+#define BERTH_TESTS_UNIT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define assert_contains(haystack, needle)                                                          \
+	do {                                                                                       \
+		const char *h_ = (haystack);                                                       \
+		const char *n_ = (needle);                                                         \
+		if (!h_ || !strstr(h_, n_))                                                        \
+			fail_msg("\"%s\" does not contain \"%s\"", h_ ? h_ : "(null)", n_);        \
+	} while (0)
+
+/* A regression test for a bug that was found and fixed: the message says what came back. */
+#define REGRESSION_IF(cond, ...)                                                                   \
+	do {                                                                                       \
+		if (cond) {                                                                        \
+			print_error("regression: " __VA_ARGS__);                                   \
+			print_error("\n");                                                         \
+			fail();                                                                    \
+		}                                                                                  \
+	} while (0)
+
+struct unit_tmpdir {
+	char path[64];
+	int fd;
+};
+
+static inline int unit_tmpdir_create(struct unit_tmpdir *t)
+{
+	snprintf(t->path, sizeof(t->path), "/tmp/berth-unit-XXXXXX");
+	if (!mkdtemp(t->path))
+		return -errno;
+	t->fd = open(t->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return t->fd < 0 ? -errno : 0;
+}
+
+static inline int unit_rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* Removes the directory with nftw (not with the library code under test). */
+static inline void unit_tmpdir_remove(struct unit_tmpdir *t)
+{
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+	if (t->path[0])
+		(void)nftw(t->path, unit_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	t->path[0] = '\0';
+}
+
+#endif
