@@ -157,6 +157,7 @@ struct create_ctx {
 	int join_fds[NS_JOIN_MAX];
 	int console_fd;
 	int listen_fd;
+	int seccomp_listener_fd;
 	struct spawned sp;
 	struct children_ns saved_ns;
 };
@@ -173,6 +174,7 @@ static void create_ctx_clear(struct create_ctx *c)
 		closep(&c->join_fds[i]);
 	closep(&c->console_fd);
 	closep(&c->listen_fd);
+	closep(&c->seccomp_listener_fd);
 	spawned_clear(&c->sp);
 	children_ns_restore(&c->saved_ns);
 }
@@ -388,8 +390,8 @@ static int container_spawn(struct create_ctx *c, bool barrier, struct berth_erro
 {
 	const struct runtime_create_options *o = c->o;
 	struct spawn_request rq = { .exec_pidfd = -1, .cgroup_fd = -1, .console_fd = -1,
-				    .start_listen_fd = -1, .preserve_fds = o->preserve_fds,
-				    .no_pivot = o->no_pivot };
+				    .seccomp_listener_fd = -1, .start_listen_fd = -1,
+				    .preserve_fds = o->preserve_fds, .no_pivot = o->no_pivot };
 	memset(rq.join_fds, -1, sizeof(rq.join_fds));
 	int r = state_id_check(o->id, err);
 	if (r < 0 || (r = resolve_paths(c, err)) < 0)
@@ -408,6 +410,11 @@ static int container_spawn(struct create_ctx *c, bool barrier, struct berth_erro
 		if ((c->console_fd = unix_connect(o->console_socket, err)) < 0)
 			return berth_error_wrap(err, "--console-socket");
 		rq.console_fd = c->console_fd;
+	}
+	if (c->cfg->seccomp && oci_seccomp_wants_notify(c->cfg->seccomp)) {
+		if ((c->seccomp_listener_fd = oci_seccomp_connect_listener(c->cfg->seccomp, err)) < 0)
+			return c->seccomp_listener_fd;
+		rq.seccomp_listener_fd = c->seccomp_listener_fd;
 	}
 	if (barrier) {
 		if ((c->listen_fd = unix_listen_at(c->dir_fd, START_SOCKET, err)) < 0)
@@ -436,7 +443,8 @@ static int container_spawn(struct create_ctx *c, bool barrier, struct berth_erro
 int runtime_container_create(const struct runtime_create_options *o, struct berth_error **err)
 {
 	struct create_ctx c = { .o = o, .root_fd = -1, .dir_fd = -1, .console_fd = -1,
-				.listen_fd = -1, .sp = { .pidfd = -1, .sync_fd = -1 },
+				.listen_fd = -1, .seccomp_listener_fd = -1,
+				.sp = { .pidfd = -1, .sync_fd = -1 },
 				.saved_ns = { -1, -1 } };
 	memset(c.join_fds, -1, sizeof(c.join_fds));
 	int r = container_spawn(&c, true, err);
@@ -756,7 +764,8 @@ int runtime_container_run(const struct runtime_create_options *o, int *ret_statu
 			  struct berth_error **err)
 {
 	struct create_ctx c = { .o = o, .root_fd = -1, .dir_fd = -1, .console_fd = -1,
-				.listen_fd = -1, .sp = { .pidfd = -1, .sync_fd = -1 },
+				.listen_fd = -1, .seccomp_listener_fd = -1,
+				.sp = { .pidfd = -1, .sync_fd = -1 },
 				.saved_ns = { -1, -1 } };
 	memset(c.join_fds, -1, sizeof(c.join_fds));
 	int r = container_spawn(&c, false, err);

@@ -108,7 +108,7 @@ static int exec_spawn(const struct runtime_exec_options *o, const struct stored_
 		      int *ret_status, struct berth_error **err)
 {
 	_cleanup_(cgroup_freep) struct cgroup *cg = NULL;
-	_cleanup_close_ int console = -EBADF;
+	_cleanup_close_ int console = -EBADF, listener = -EBADF;
 	int r;
 	if (s->cgroup_path && (r = cgroup_open(s->cgroup_path, &cg, err)) < 0)
 		return r;
@@ -116,6 +116,9 @@ static int exec_spawn(const struct runtime_exec_options *o, const struct stored_
 		return berth_error_set(err, EINVAL, "--tty: a terminal needs --console-socket");
 	if (o->console_socket && (console = unix_connect(o->console_socket, err)) < 0)
 		return berth_error_wrap(err, "--console-socket");
+	if (cfg->seccomp && oci_seccomp_wants_notify(cfg->seccomp) &&
+	    (listener = oci_seccomp_connect_listener(cfg->seccomp, err)) < 0)
+		return listener;
 	/* the pid namespace applies to children: enter it here, the rest in the child */
 	struct children_ns saved;
 	if ((r = children_ns_save(&saved, err)) < 0)
@@ -129,7 +132,8 @@ static int exec_spawn(const struct runtime_exec_options *o, const struct stored_
 		.config = cfg, .process = p, .bundle = s->bundle, .exec_pidfd = pidfd,
 		.exec_ns_flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
 				 CLONE_NEWCGROUP | CLONE_NEWTIME,
-		.cgroup_fd = cg ? cgroup_fd(cg) : -1, .console_fd = console, .start_listen_fd = -1,
+		.cgroup_fd = cg ? cgroup_fd(cg) : -1, .console_fd = console,
+		.seccomp_listener_fd = listener, .start_listen_fd = -1,
 		.preserve_fds = o->preserve_fds,
 	};
 	memset(rq.join_fds, -1, sizeof(rq.join_fds));

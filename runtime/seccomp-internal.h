@@ -47,12 +47,15 @@ const char *oci_seccomp_listener_metadata(const struct oci_seccomp *s);
  * otherwise -1. */
 int oci_seccomp_load(const struct oci_seccomp *s, int *ret_notify_fd, struct berth_error **err);
 
-/* Sends the notify fd to listenerPath as the runtime-spec says (config-linux.md "seccomp", the
- * container process state): one connection that carries
+/* Connects to listenerPath. The runtime does this before the container's init leaves the host's
+ * mount namespace (the path is the host's), and hands the socket to the init. */
+int oci_seccomp_connect_listener(const struct oci_seccomp *s, struct berth_error **err);
+/* Sends the notify fd over sock (from oci_seccomp_connect_listener) as the runtime-spec says
+ * (config-linux.md "seccomp", the container process state): one message carrying
  * {"ociVersion", "fds": ["seccompFd"], "pid", "metadata", "state": {…}} with the fd in
- * SCM_RIGHTS, then is closed. state_json is the container's state object text, built by the
- * caller; pid is the container process as the runtime sees it. notify_fd stays the caller's. */
-int oci_seccomp_send_notify_fd(const struct oci_seccomp *s, int notify_fd, pid_t pid,
+ * SCM_RIGHTS; the caller closes sock after. state_json is the container's state object text;
+ * pid is the container process as the runtime sees it. notify_fd stays the caller's. */
+int oci_seccomp_send_notify_fd(const struct oci_seccomp *s, int sock, int notify_fd, pid_t pid,
 			       const char *state_json, struct berth_error **err);
 
 #endif

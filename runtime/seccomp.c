@@ -741,18 +741,10 @@ static int send_with_fd(int sock, const char *buf, size_t len, int fd)
 	return 0;
 }
 
-int oci_seccomp_send_notify_fd(const struct oci_seccomp *s, int notify_fd, pid_t pid,
-			       const char *state_json, struct berth_error **err)
+int oci_seccomp_connect_listener(const struct oci_seccomp *s, struct berth_error **err)
 {
 	if (!s->listener_path)
 		return berth_error_set(err, EINVAL, "%s.listenerPath: not set", s->prefix);
-	if (notify_fd < 0)
-		return berth_error_set(err, EBADF, "%s: no listener fd to send", s->prefix);
-	_cleanup_free_ char *msg = NULL;
-	size_t len = 0;
-	int r = build_process_state(s, pid, state_json, &msg, &len, err);
-	if (r < 0)
-		return r;
 	_cleanup_close_ int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (sock < 0)
 		return berth_error_setsys(err, errno, "%s.listenerPath: socket", s->prefix);
@@ -761,10 +753,23 @@ int oci_seccomp_send_notify_fd(const struct oci_seccomp *s, int notify_fd, pid_t
 	if (connect(sock, (const struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return berth_error_setsys(err, errno, "%s.listenerPath: %s: connect", s->prefix,
 					  s->listener_path);
+	return TAKE_FD(sock);
+}
+
+int oci_seccomp_send_notify_fd(const struct oci_seccomp *s, int sock, int notify_fd, pid_t pid,
+			       const char *state_json, struct berth_error **err)
+{
+	if (notify_fd < 0)
+		return berth_error_set(err, EBADF, "%s: no listener fd to send", s->prefix);
+	_cleanup_free_ char *msg = NULL;
+	size_t len = 0;
+	int r = build_process_state(s, pid, state_json, &msg, &len, err);
+	if (r < 0)
+		return r;
 	if ((r = send_with_fd(sock, msg, len, notify_fd)) < 0)
 		return berth_error_setsys(err, -r,
 					  "%s.listenerPath: %s: send the container process state",
 					  s->prefix, s->listener_path);
 	log_debug("%s: listener fd sent to %s", s->prefix, s->listener_path);
-	return 0; /* one state per connection: the socket closes here */
+	return 0;
 }

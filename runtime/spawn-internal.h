@@ -31,6 +31,7 @@ struct spawn_request {
 	int exec_ns_flags;
 	int cgroup_fd;       /* -1: stay in the caller's cgroup */
 	int console_fd;      /* connected console socket, or -1 */
+	int seccomp_listener_fd; /* connected to linux.seccomp.listenerPath, or -1 */
 	int start_listen_fd; /* create: the barrier socket, or -1 */
 	unsigned preserve_fds;
 	bool no_pivot;

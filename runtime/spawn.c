@@ -264,7 +264,11 @@ static int load_seccomp(const struct spawn_request *rq, pid_t host_pid, struct b
 	int r = oci_seccomp_load(sc, &notify_fd, err);
 	if (r < 0 || notify_fd < 0)
 		return r;
-	r = oci_seccomp_send_notify_fd(sc, notify_fd, host_pid,
+	if (rq->seccomp_listener_fd < 0) {
+		close(notify_fd);
+		return berth_error_set(err, EINVAL, "linux.seccomp.listenerPath: not connected");
+	}
+	r = oci_seccomp_send_notify_fd(sc, rq->seccomp_listener_fd, notify_fd, host_pid,
 				       child_start_state ? child_start_state : "{}", err);
 	close(notify_fd);
 	return r;
@@ -303,6 +307,7 @@ static int close_inherited_fds(const struct spawn_request *rq, int sync_fd, int 
 	keep[n++] = sync_fd;
 	keep[n++] = log_fd;
 	keep[n++] = rq->console_fd;
+	keep[n++] = rq->seccomp_listener_fd;
 	keep[n++] = rq->start_listen_fd;
 	keep[n++] = rq->exec_pidfd;
 	for (int i = 0; i < NS_JOIN_MAX && rq->join_fds[i] >= 0; i++)

@@ -1,5 +1,5 @@
 #!/bin/bash
-# runtime-start.sh [--out FILE] [--json-dir DIR] [--runtime PATH]: container start speed,
+# runtime-start.sh [--out FILE] [--json-dir DIR] [--runtime PATH] [--hardened]: container start speed,
 # berth-runtime against crun (Debian's package), on the same busybox bundle.
 #
 #   (a) one container: `run` of /bin/true in the foreground. Like runc's, the foreground `run`
@@ -38,11 +38,11 @@ die() {
 }
 
 usage() {
-	echo "usage: $prog [--out FILE] [--json-dir DIR] [--runtime PATH]" >&2
+	echo "usage: $prog [--out FILE] [--json-dir DIR] [--runtime PATH] [--hardened]" >&2
 	exit 2
 }
 
-out='' json_dir='' runtime=${BERTH_RUNTIME:-$repo/build/tools/berth-runtime}
+out='' json_dir='' hardened='' runtime=${BERTH_RUNTIME:-$repo/build/tools/berth-runtime}
 while [ $# -gt 0 ]; do
 	case $1 in
 	--out) [ $# -ge 2 ] || usage; out=$2; shift 2 ;;
@@ -51,6 +51,7 @@ while [ $# -gt 0 ]; do
 	--json-dir=*) json_dir=${1#*=}; shift ;;
 	--runtime) [ $# -ge 2 ] || usage; runtime=$2; shift 2 ;;
 	--runtime=*) runtime=${1#*=}; shift ;;
+	--hardened) hardened=1; shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) usage ;;
 	esac
@@ -83,6 +84,7 @@ if [ -z "${BERTH_BENCH_INNER:-}" ]; then
 	args=(--runtime "$runtime")
 	[ -z "$out" ] || args+=(--out "$out")
 	[ -z "$json_dir" ] || args+=(--json-dir "$json_dir")
+	[ -z "$hardened" ] || args+=(--hardened)
 	rc=0
 	BERTH_BENCH_INNER=$tmp unshare --mount --propagation private -- "$BASH" "$here/$prog" "${args[@]}" || rc=$?
 	exit "$rc"
@@ -162,6 +164,25 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 "$repo/tests/fixtures/make-bundle.sh" "$bundle" >/dev/null
+if [ -n "$hardened" ]; then
+	# --hardened: both runtimes get Docker's default capability set, no_new_privs and berth's
+	# default seccomp profile (a Docker-like allow-list), as issue 3's speed goal asks
+	python3 - "$bundle/config.json" "$repo/runtime/seccomp-default.json" <<'EOF'
+import json, sys
+path, profile = sys.argv[1], sys.argv[2]
+with open(path) as f:
+    c = json.load(f)
+caps = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+        "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
+c["process"]["capabilities"] = {"bounding": caps, "effective": caps, "permitted": caps}
+c["process"]["noNewPrivileges"] = True
+with open(profile) as f:
+    c["linux"]["seccomp"] = json.load(f)
+with open(path, "w") as f:
+    json.dump(c, f, indent=1)
+EOF
+fi
 
 set_args() { # set_args ARG...: the bundle's process.args
 	python3 - "$bundle/config.json" "$@" <<'EOF'

@@ -813,10 +813,12 @@ static int child_send(struct fx *f)
 		 "\"bundle\":\"/b\",\"annotations\":{\"k\":\"v\"}}",
 		 (int)getpid());
 	struct berth_error *err = NULL;
-	if (oci_seccomp_send_notify_fd(f->s, fd, getpid(), state_json, &err) < 0) {
+	int sock = oci_seccomp_connect_listener(f->s, &err);
+	if (sock < 0 || oci_seccomp_send_notify_fd(f->s, sock, fd, getpid(), state_json, &err) < 0) {
 		fprintf(stderr, "child: send: %s\n", err ? err->msg : "?");
 		return 1;
 	}
+	close(sock);
 	close(fd);
 	/* the agent (the test process) answers */
 	CHECK(syscall(SYS_getppid) == 4242);
@@ -939,24 +941,23 @@ static void test_send_notify_fd_errors(void **state)
 		 f->tmp.path);
 	OK(text);
 	/* nobody listens */
-	assert_int_equal(oci_seccomp_send_notify_fd(f->s, 0, 1, "{\"id\":\"c\"}", &f->err),
-			 -ENOENT);
+	assert_int_equal(oci_seccomp_connect_listener(f->s, &f->err), -ENOENT);
 	assert_contains(f->err->msg, PREFIX ".listenerPath: ");
 	assert_contains(f->err->msg, "/none.sock: connect: No such file or directory");
 	berth_error_freep(&f->err);
-	/* the state must be a JSON object */
-	assert_int_equal(oci_seccomp_send_notify_fd(f->s, 0, 1, "[1]", &f->err), -EINVAL);
+	/* the state must be a JSON object (checked before anything is sent) */
+	assert_int_equal(oci_seccomp_send_notify_fd(f->s, -1, 0, 1, "[1]", &f->err), -EINVAL);
 	assert_contains(f->err->msg, "container state: must be an object, not an array");
 	berth_error_freep(&f->err);
-	assert_int_equal(oci_seccomp_send_notify_fd(f->s, 0, 1, "{", &f->err), -EINVAL);
+	assert_int_equal(oci_seccomp_send_notify_fd(f->s, -1, 0, 1, "{", &f->err), -EINVAL);
 	assert_contains(f->err->msg, "container state: ");
 	berth_error_freep(&f->err);
-	assert_int_equal(oci_seccomp_send_notify_fd(f->s, -1, 1, "{}", &f->err), -EBADF);
+	assert_int_equal(oci_seccomp_send_notify_fd(f->s, -1, -1, 1, "{}", &f->err), -EBADF);
 	assert_contains(f->err->msg, PREFIX ": no listener fd to send");
 	berth_error_freep(&f->err);
 	/* without a listenerPath there is nowhere to send */
 	OK("{\"defaultAction\":\"SCMP_ACT_ALLOW\"}");
-	assert_int_equal(oci_seccomp_send_notify_fd(f->s, 0, 1, "{}", &f->err), -EINVAL);
+	assert_int_equal(oci_seccomp_connect_listener(f->s, &f->err), -EINVAL);
 	assert_contains(f->err->msg, PREFIX ".listenerPath: not set");
 }
 
