@@ -17,8 +17,9 @@ def count_build(build):
     with open(log) as f:
         entries = [json.loads(line) for line in f if line.strip()]
     for e in entries:
-        out = e.get("stdout", "") or ""
-        if e["name"] == "integration":
+        # cmocka prints its summary on stderr; meson names tests "project:suite / name"
+        out = (e.get("stdout", "") or "") + (e.get("stderr", "") or "")
+        if e["name"].endswith("/ integration") or e["name"] == "integration":
             xml = os.path.join(build, "tests", "integration.xml")
             if not os.path.exists(xml):
                 crashed.append(e["name"])
