@@ -33,7 +33,7 @@ bool log_enabled(enum log_level level)
 	return level <= log_max;
 }
 
-static void format_now(char *buf, size_t len)
+void format_rfc3339_now_buf(char *buf, size_t len)
 {
 	struct timespec ts;
 	struct tm tm;
@@ -73,7 +73,7 @@ void log_write(enum log_level level, const char *fmt, ...)
 		return;
 
 	char now[64];
-	format_now(now, sizeof(now));
+	format_rfc3339_now_buf(now, sizeof(now));
 	char *line = NULL;
 	if (log_json) {
 		line = format_json_line(level_names[level], msg, now);

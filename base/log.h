@@ -8,6 +8,7 @@
 #include "base/error.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
@@ -17,6 +18,10 @@ BERTH_EXPORT void log_setup(const char *prog, int fd, bool json, enum log_level 
 BERTH_EXPORT void log_write(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 BERTH_EXPORT bool log_enabled(enum log_level level);
+/* Now as RFC 3339 in UTC with nanoseconds ("2026-11-27T15:04:05.123456789Z"), the form runc's
+ * logs and state use. buf holds at least 40 bytes. */
+void format_rfc3339_now_buf(char *buf, size_t len);
+
 /* The fd lines go to (processes forked to set up a container keep it). */
 int log_fd(void);
 

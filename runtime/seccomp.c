@@ -240,56 +240,61 @@ static int parse_action(const struct json *obj, const char *prefix, const char *
 	return 0;
 }
 
-static int parse_architectures(const struct json *obj, struct oci_seccomp *s,
-			       struct berth_error **err)
+/* Index of name in a table whose entries start with a `const char *name` member, or n. */
+static size_t table_index(const void *table, size_t n, size_t stride, const char *name)
 {
-	const struct json *arr = field(obj, "architectures");
+	for (size_t k = 0; k < n; k++)
+		if (strcmp(*(const char *const *)((const char *)table + k * stride), name) == 0)
+			return k;
+	return n;
+}
+
+/* obj.key is an array of names from a table: each becomes a bit of *ret_mask. what names the
+ * kind of name in errors ("architecture", "flag"). */
+static int parse_name_list(const struct json *obj, const char *key, const struct oci_seccomp *s,
+			   const void *table, size_t n, size_t stride, const char *what,
+			   uint32_t *ret_mask, struct berth_error **err)
+{
+	const struct json *arr = field(obj, key);
 	char name[256];
-	snprintf(name, sizeof(name), "%s.architectures", s->prefix);
+	snprintf(name, sizeof(name), "%s.%s", s->prefix, key);
 	if (!arr)
 		return 0;
 	int r = expect(arr, JSON_ARRAY, name, err);
 	for (size_t i = 0; r >= 0 && i < json_array_size(arr); i++) {
-		const char *a = json_string(json_array_get(arr, i));
-		if (!a)
+		const char *v = json_string(json_array_get(arr, i));
+		if (!v)
 			return berth_error_set(err, EINVAL, "%s[%zu]: must be a string, not %s",
 					       name, i, type_name(json_array_get(arr, i)));
-		size_t k = 0;
-		while (k < ARRAY_SIZE(arch_table) && strcmp(arch_table[k].name, a) != 0)
-			k++;
-		if (k == ARRAY_SIZE(arch_table))
-			return berth_error_set(err, EINVAL, "%s[%zu]: unknown architecture \"%s\"",
-					       name, i, a);
-		s->archs |= 1u << k;
+		size_t k = table_index(table, n, stride, v);
+		if (k == n)
+			return berth_error_set(err, EINVAL, "%s[%zu]: unknown %s \"%s\"", name, i,
+					       what, v);
+		*ret_mask |= 1u << k;
 	}
 	return r;
 }
 
+static int parse_architectures(const struct json *obj, struct oci_seccomp *s,
+			       struct berth_error **err)
+{
+	return parse_name_list(obj, "architectures", s, arch_table, ARRAY_SIZE(arch_table),
+			       sizeof(arch_table[0]), "architecture", &s->archs, err);
+}
+
 static int parse_flags(const struct json *obj, struct oci_seccomp *s, struct berth_error **err)
 {
+	int r = parse_name_list(obj, "flags", s, flag_table, ARRAY_SIZE(flag_table),
+				sizeof(flag_table[0]), "flag", &s->flags, err);
 	const struct json *arr = field(obj, "flags");
-	char name[256];
-	snprintf(name, sizeof(name), "%s.flags", s->prefix);
-	if (!arr)
-		return 0;
-	int r = expect(arr, JSON_ARRAY, name, err);
 	for (size_t i = 0; r >= 0 && i < json_array_size(arr); i++) {
 		const char *f = json_string(json_array_get(arr, i));
-		if (!f)
-			return berth_error_set(err, EINVAL, "%s[%zu]: must be a string, not %s",
-					       name, i, type_name(json_array_get(arr, i)));
-		size_t k = 0;
-		while (k < ARRAY_SIZE(flag_table) && strcmp(flag_table[k].name, f) != 0)
-			k++;
-		if (k == ARRAY_SIZE(flag_table))
-			return berth_error_set(err, EINVAL, "%s[%zu]: unknown flag \"%s\"", name, i,
-					       f);
+		size_t k = table_index(flag_table, ARRAY_SIZE(flag_table), sizeof(flag_table[0]), f);
 		if (flag_table[k].attr < 0)
 			return berth_error_set(err, ENOTSUP,
-					       "%s[%zu]: %s needs libseccomp 2.6 or later (berth was built with %d.%d.%d)",
-					       name, i, f, SCMP_VER_MAJOR, SCMP_VER_MINOR,
+					       "%s.flags[%zu]: %s needs libseccomp 2.6 or later (berth was built with %d.%d.%d)",
+					       s->prefix, i, f, SCMP_VER_MAJOR, SCMP_VER_MINOR,
 					       SCMP_VER_MICRO);
-		s->flags |= 1u << k;
 	}
 	return r;
 }

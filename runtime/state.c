@@ -289,13 +289,8 @@ void state_run_hooks_warn(const struct stored_state *s, int kind, const char *st
 
 int format_rfc3339_now(char **ret)
 {
-	struct timespec ts;
-	struct tm tm;
 	char buf[64];
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, sizeof(buf) - n, ".%09ldZ", ts.tv_nsec);
+	format_rfc3339_now_buf(buf, sizeof(buf));
 	*ret = strdup(buf);
 	return *ret ? 0 : -ENOMEM;
 }
