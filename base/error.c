@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int error_vset(struct berth_error **err, int code, bool sys, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static int error_vset(struct berth_error **err, int code,
+							 bool sys, const char *fmt, va_list ap)
 {
 	if (code <= 0)
 		code = code < 0 ? -code : EIO;
