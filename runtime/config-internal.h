@@ -78,6 +78,10 @@ struct oci_sysctl {
 	char *value;
 };
 
+struct oci_id_mapping {
+	uint32_t container_id, host_id, size;
+};
+
 struct oci_time_offset {
 	bool set;
 	int64_t secs;
@@ -105,6 +109,8 @@ struct oci_config {
 	struct oci_sysctl *sysctls;
 	size_t n_sysctls;
 	struct oci_time_offset boottime, monotonic;
+	struct oci_id_mapping *uid_mappings, *gid_mappings;
+	size_t n_uid_mappings, n_gid_mappings;
 	struct oci_seccomp *seccomp; /* NULL: no filter */
 	struct oci_hooks hooks;
 	const struct json *hooks_node;  /* points into tree (kept in the state for start/delete) */

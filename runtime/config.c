@@ -156,8 +156,6 @@ static const struct unsupported unsupported_fields[] = {
 	{ "process", "scheduler", "scheduler settings are not supported yet", false },
 	{ "process", "execCPUAffinity", "CPU affinity is not supported yet", false },
 	{ "linux", "resources", "cgroup resource limits are not supported yet", false },
-	{ "linux", "uidMappings", "user namespaces are not supported yet", false },
-	{ "linux", "gidMappings", "user namespaces are not supported yet", false },
 	{ "linux", "mountLabel", "SELinux is not supported yet", false },
 	{ "linux", "intelRdt", "Intel RDT is not supported", false },
 	{ "linux", "personality", "personality is not supported yet", false },
@@ -621,9 +619,10 @@ static int parse_namespaces(const struct json *arr, struct oci_config *c, struct
 			if (c->namespaces[k].type == ns->type)
 				return berth_error_set(err, EINVAL, "%s.type: %s namespace given twice",
 						       item, type);
-		if (ns->type == CLONE_NEWUSER)
+		if (ns->type == CLONE_NEWUSER && ns->path)
 			return berth_error_set(err, ENOTSUP,
-					       "%s: user namespaces are not supported yet", item);
+					       "%s.path: joining an existing user namespace is not supported yet",
+					       item);
 		if (ns->path && !ns->path[0])
 			ns->path = (free(ns->path), NULL); /* "" means a new namespace, as in runc */
 		if (ns->path && ns->path[0] != '/')
@@ -811,6 +810,60 @@ static int parse_time_offset(const struct json *offs, const char *key, struct oc
 	return 0;
 }
 
+static int parse_id_mappings(const struct json *arr, const char *name, struct oci_id_mapping **ret,
+			     size_t *ret_n, struct berth_error **err)
+{
+	int r = expect_array(arr, name, err);
+	if (r < 0)
+		return r;
+	size_t n = json_array_size(arr);
+	if (n > 340) /* the kernel's limit of lines in uid_map */
+		return berth_error_set(err, EINVAL, "%s: at most 340 mappings", name);
+	struct oci_id_mapping *v = calloc(n ? n : 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	*ret = v;
+	for (size_t i = 0; i < n; i++) {
+		const struct json *o = json_array_get(arr, i);
+		char item[64];
+		uint64_t cid = 0, hid = 0, size = 0;
+		bool has_c = false, has_h = false, has_s = false;
+		snprintf(item, sizeof(item), "%s[%zu]", name, i);
+		if ((r = expect_object(o, item, err)) < 0 ||
+		    (r = get_uint(o, item, "containerID", UINT32_MAX - 1, &cid, &has_c, err)) < 0 ||
+		    (r = get_uint(o, item, "hostID", UINT32_MAX - 1, &hid, &has_h, err)) < 0 ||
+		    (r = get_uint(o, item, "size", UINT32_MAX, &size, &has_s, err)) < 0)
+			return r;
+		if (!has_c || !has_h || !has_s || size == 0)
+			return berth_error_set(err, EINVAL,
+					       "%s: containerID, hostID and a size above 0 are required",
+					       item);
+		if (cid + size > UINT32_MAX || hid + size > UINT32_MAX)
+			return berth_error_set(err, EINVAL, "%s: the range passes 2^32", item);
+		v[i] = (struct oci_id_mapping){ (uint32_t)cid, (uint32_t)hid, (uint32_t)size };
+		*ret_n = i + 1;
+	}
+	return 0;
+}
+
+static int check_user_namespace(const struct oci_config *c, struct berth_error **err)
+{
+	const struct oci_namespace *user = oci_config_namespace(c, CLONE_NEWUSER);
+	bool maps = c->n_uid_mappings || c->n_gid_mappings;
+	if (!user && maps)
+		return berth_error_set(err, EINVAL,
+				       "linux.uidMappings: mappings need a user namespace in linux.namespaces");
+	if (user && (!c->n_uid_mappings || !c->n_gid_mappings))
+		return berth_error_set(err, EINVAL,
+				       "linux.uidMappings: a new user namespace needs uidMappings and gidMappings");
+	for (size_t i = 0; user && i < c->n_namespaces; i++)
+		if (c->namespaces[i].path)
+			return berth_error_set(err, ENOTSUP,
+					       "linux.namespaces[%zu].path: joining a namespace from a new user namespace is not supported yet",
+					       i);
+	return 0;
+}
+
 static int parse_linux(const struct json *lnx, struct oci_config *c, struct berth_error **err)
 {
 	int r;
@@ -826,6 +879,12 @@ static int parse_linux(const struct json *lnx, struct oci_config *c, struct bert
 	    (r = parse_propagation(lnx, c, err)) < 0 ||
 	    (r = get_string(lnx, "linux", "cgroupsPath", false, &c->cgroups_path, err)) < 0 ||
 	    (r = parse_sysctl(field(lnx, "sysctl"), c, err)) < 0)
+		return r;
+	if ((r = parse_id_mappings(field(lnx, "uidMappings"), "linux.uidMappings", &c->uid_mappings,
+				   &c->n_uid_mappings, err)) < 0 ||
+	    (r = parse_id_mappings(field(lnx, "gidMappings"), "linux.gidMappings", &c->gid_mappings,
+				   &c->n_gid_mappings, err)) < 0 ||
+	    (r = check_user_namespace(c, err)) < 0)
 		return r;
 	const struct json *sc = field(lnx, "seccomp");
 	if (sc && (r = oci_seccomp_parse(sc, "linux.seccomp", &c->seccomp, err)) < 0)
@@ -924,6 +983,8 @@ struct oci_config *oci_config_free(struct oci_config *c)
 	json_free(c->tree);
 	hooks_clear(&c->hooks);
 	oci_seccomp_free(c->seccomp);
+	free(c->uid_mappings);
+	free(c->gid_mappings);
 	free(c->oci_version);
 	free(c->root_path);
 	free(c->hostname);

@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -103,6 +104,16 @@ static int build_process(const struct runtime_exec_options *o, const struct oci_
 	return 0;
 }
 
+/* setns refuses to "enter" the user namespace one is already in: ask only when it differs. */
+static bool has_own_user_ns(pid_t pid)
+{
+	char path[64];
+	struct stat theirs, ours;
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", pid);
+	return stat(path, &theirs) == 0 && stat("/proc/self/ns/user", &ours) == 0 &&
+	       (theirs.st_ino != ours.st_ino || theirs.st_dev != ours.st_dev);
+}
+
 static int exec_spawn(const struct runtime_exec_options *o, const struct stored_state *s,
 		      const struct oci_process *p, const struct oci_config *cfg, int pidfd,
 		      int *ret_status, struct berth_error **err)
@@ -131,7 +142,8 @@ static int exec_spawn(const struct runtime_exec_options *o, const struct stored_
 	struct spawn_request rq = {
 		.config = cfg, .process = p, .bundle = s->bundle, .exec_pidfd = pidfd,
 		.exec_ns_flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
-				 CLONE_NEWCGROUP | CLONE_NEWTIME,
+				 CLONE_NEWCGROUP | CLONE_NEWTIME |
+				 (has_own_user_ns(s->pid) ? CLONE_NEWUSER : 0),
 		.cgroup_fd = cg ? cgroup_fd(cg) : -1, .console_fd = console,
 		.seccomp_listener_fd = listener, .start_listen_fd = -1,
 		.preserve_fds = o->preserve_fds,

@@ -198,6 +198,13 @@ static unsigned long statvfs_locked_flags(const char *path)
 		f |= MS_NOEXEC;
 	if (sv.f_flag & ST_RDONLY)
 		f |= MS_RDONLY;
+	/* in a user namespace the atime flags are locked too: a remount must repeat them */
+	if (sv.f_flag & ST_NOATIME)
+		f |= MS_NOATIME;
+	if (sv.f_flag & ST_NODIRATIME)
+		f |= MS_NODIRATIME;
+	if (sv.f_flag & ST_RELATIME)
+		f |= MS_RELATIME;
 	return f;
 }
 
@@ -338,15 +345,59 @@ static int make_device(const struct oci_device *d, struct berth_error **err)
 	return 0;
 }
 
-static int setup_devices(const struct oci_config *c, struct berth_error **err)
+static const struct {
+	const char *path;
+	uint32_t major, minor;
+} default_devices[] = {
+	{ "/dev/null", 1, 3 },	 { "/dev/zero", 1, 5 },	   { "/dev/full", 1, 7 },
+	{ "/dev/random", 1, 8 }, { "/dev/urandom", 1, 9 }, { "/dev/tty", 5, 0 },
+};
+
+static bool device_configured(const struct oci_config *c, const char *path)
 {
-	static const struct {
-		const char *path;
-		uint32_t major, minor;
-	} defaults[] = {
-		{ "/dev/null", 1, 3 },	  { "/dev/zero", 1, 5 },    { "/dev/full", 1, 7 },
-		{ "/dev/random", 1, 8 }, { "/dev/urandom", 1, 9 }, { "/dev/tty", 5, 0 },
-	};
+	for (size_t k = 0; k < c->n_devices; k++)
+		if (strcmp(c->devices[k].path, path) == 0)
+			return true;
+	return false;
+}
+
+static int bind_one_device(int rootfd, const char *path, struct berth_error **err)
+{
+	char proc[32];
+	int r = mkdir_p_in_root(rootfd, path, true, err);
+	if (r < 0)
+		return berth_error_wrap(err, "linux.devices: %s", path);
+	_cleanup_close_ int target = openat2_in_root(rootfd, path, O_PATH);
+	if (target < 0)
+		return berth_error_setsys(err, -target, "linux.devices: %s", path);
+	if (mount(path, fd_path(target, proc), NULL, MS_BIND, NULL) < 0)
+		return berth_error_setsys(err, errno, "linux.devices: bind the host's %s", path);
+	return 0;
+}
+
+/* A user namespace may not mknod: its devices are the host's nodes, bind-mounted (as runc does),
+ * before the host's /dev is out of reach. */
+static int bind_devices_from_host(const struct spawn_request *rq, int rootfd,
+				  struct berth_error **err)
+{
+	const struct oci_config *c = rq->config;
+	if (!(rq->clone_flags & CLONE_NEWUSER) || dev_is_host_bind(c))
+		return 0;
+	int r;
+	for (size_t i = 0; i < ARRAY_SIZE(default_devices); i++)
+		if (!device_configured(c, default_devices[i].path) &&
+		    (r = bind_one_device(rootfd, default_devices[i].path, err)) < 0)
+			return r;
+	for (size_t k = 0; k < c->n_devices; k++)
+		if ((r = bind_one_device(rootfd, c->devices[k].path, err)) < 0)
+			return r;
+	return 0;
+}
+
+static int setup_devices(const struct spawn_request *rq, struct berth_error **err)
+{
+	const struct oci_config *c = rq->config;
+	bool bound = rq->clone_flags & CLONE_NEWUSER; /* already bind-mounted from the host */
 	static const struct {
 		const char *target, *path;
 	} links[] = {
@@ -359,18 +410,16 @@ static int setup_devices(const struct oci_config *c, struct berth_error **err)
 	if (dev_is_host_bind(c))
 		return 0;
 	mode_t old = umask(0);
-	for (size_t i = 0; i < ARRAY_SIZE(defaults); i++) {
-		bool configured = false;
-		for (size_t k = 0; k < c->n_devices; k++)
-			configured |= strcmp(c->devices[k].path, defaults[i].path) == 0;
-		if (configured)
+	for (size_t i = 0; !bound && i < ARRAY_SIZE(default_devices); i++) {
+		if (device_configured(c, default_devices[i].path))
 			continue;
-		struct oci_device d = { .path = (char *)defaults[i].path, .type = S_IFCHR,
-					.major = defaults[i].major, .minor = defaults[i].minor };
+		struct oci_device d = { .path = (char *)default_devices[i].path, .type = S_IFCHR,
+					.major = default_devices[i].major,
+					.minor = default_devices[i].minor };
 		if ((r = make_device(&d, err)) < 0)
 			goto out;
 	}
-	for (size_t k = 0; k < c->n_devices; k++)
+	for (size_t k = 0; !bound && k < c->n_devices; k++)
 		if ((r = make_device(&c->devices[k], err)) < 0)
 			goto out;
 	for (size_t i = 0; i < ARRAY_SIZE(links); i++)
@@ -515,9 +564,11 @@ int rootfs_setup(const struct spawn_request *rq, struct berth_error **err)
 		for (size_t i = 0; i < c->n_mounts; i++)
 			if ((r = mount_one(rq, rootfd, i, err)) < 0)
 				return r;
+		if ((r = bind_devices_from_host(rq, rootfd, err)) < 0)
+			return r;
 	}
 	if ((r = spawn_child_create_hooks(rq, err)) < 0 || (r = enter_root(rq, err)) < 0 ||
-	    (r = setup_devices(c, err)) < 0)
+	    (r = setup_devices(rq, err)) < 0)
 		return r;
 	if (rq->process->terminal && (r = terminal_setup(rq, true, err)) < 0)
 		return r;

@@ -32,7 +32,7 @@
 /* READY/ERROR: child → parent, setup done or failed. HOOKS: child → parent, mounts are done, run
  * the runtime's create hooks; HOOKS_DONE (with the state for createContainer) or ERROR answers.
  * GO: parent → child, carrying the state for startContainer hooks when there are any. */
-enum sync_type { SYNC_READY = 1, SYNC_GO, SYNC_ERROR, SYNC_HOOKS, SYNC_HOOKS_DONE };
+enum sync_type { SYNC_READY = 1, SYNC_GO, SYNC_ERROR, SYNC_HOOKS, SYNC_HOOKS_DONE, SYNC_MAPPED };
 
 struct sync_msg {
 	uint32_t type;
@@ -332,6 +332,19 @@ static _Noreturn void child_main(const struct spawn_request *rq, int sync_fd)
 	int report_fd = sync_fd;
 
 	child_sync_fd = sync_fd;
+	/* in a new user namespace nothing works until the runtime has written our id maps; then
+	 * the init acts as the namespace's root (the mapped host ids), as runc's does, so what it
+	 * creates in filesystems mounted inside the namespace has an owner there */
+	if (rq->clone_flags & CLONE_NEWUSER) {
+		if (sync_recv(sync_fd, &m) != SYNC_MAPPED)
+			_exit(1);
+		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) {
+			berth_error_setsys(&err, errno,
+					   "linux.uidMappings: become root in the user namespace (are "
+					   "container uid 0 and gid 0 mapped?)");
+			goto fail;
+		}
+	}
 
 	if (close_inherited_fds(rq, sync_fd, log_fd()) < 0) {
 		berth_error_setsys(&err, errno, "close inherited fds");
@@ -367,6 +380,30 @@ fail:
 
 /* ---- parent side ---- */
 
+static int write_id_map(pid_t pid, const char *file, const struct oci_id_mapping *m, size_t n,
+			const char *field_name, struct berth_error **err)
+{
+	char text[340 * 36 + 1] = "", path[64];
+	size_t len = 0;
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "%u %u %u\n", m[i].container_id,
+					m[i].host_id, m[i].size);
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
+	int r = write_file_at(AT_FDCWD, path, text, err);
+	return r < 0 ? berth_error_wrap(err, "%s", field_name) : 0;
+}
+
+/* One write each, as the kernel wants: the whole map at once. */
+static int write_id_maps(pid_t pid, const struct oci_config *c, struct berth_error **err)
+{
+	int r = write_id_map(pid, "uid_map", c->uid_mappings, c->n_uid_mappings, "linux.uidMappings",
+			     err);
+	if (r == 0)
+		r = write_id_map(pid, "gid_map", c->gid_mappings, c->n_gid_mappings,
+				 "linux.gidMappings", err);
+	return r;
+}
+
 int spawn_process(const struct spawn_request *rq, struct spawned *ret, struct berth_error **err)
 {
 	int sv[2];
@@ -397,6 +434,17 @@ int spawn_process(const struct spawn_request *rq, struct spawned *ret, struct be
 	}
 	close(sv[1]);
 	*ret = (struct spawned){ .pid = pid, .pidfd = pidfd, .sync_fd = sv[0] };
+	if (rq->clone_flags & CLONE_NEWUSER) {
+		int r = write_id_maps(pid, rq->config, err);
+		if (r == 0 && (r = sync_send(sv[0], SYNC_MAPPED, 0, NULL)) < 0)
+			r = berth_error_setsys(err, -r, "resume the container's init");
+		if (r < 0) {
+			(void)process_signal(pidfd, SIGKILL);
+			(void)process_wait(pidfd, -1);
+			spawned_clear(ret);
+			return r;
+		}
+	}
 	return 0;
 }
 

@@ -132,7 +132,7 @@ int runtime_spec_generate(bool rootless, char **ret, struct berth_error **err)
 {
 	if (rootless)
 		return berth_error_set(err, ENOTSUP,
-				       "--rootless: rootless containers need user namespaces, which berth does not support yet");
+				       "--rootless: rootless mode (berth-runtime without root) is not supported yet");
 	struct json_writer *w = json_writer_new(true);
 	if (!w)
 		return -ENOMEM;
@@ -169,8 +169,7 @@ int runtime_features_generate(char **ret, struct berth_error **err)
 	json_writer_key(w, "namespaces");
 	json_writer_begin_array(w);
 	for (const char *const *n = oci_namespace_names; *n; n++)
-		if (strcmp(*n, "user") != 0)
-			json_writer_string(w, *n);
+		json_writer_string(w, *n);
 	json_writer_end_array(w);
 	json_writer_key(w, "cgroup");
 	json_writer_begin_object(w);

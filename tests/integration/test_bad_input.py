@@ -222,16 +222,8 @@ def with_resources(bundle):
     return ["linux.resources"]
 
 
-def with_user_namespace(bundle):
-    bundle.config["linux"]["namespaces"].append({"type": "user"})
-    mapping = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-    bundle.config["linux"]["uidMappings"] = mapping
-    bundle.config["linux"]["gidMappings"] = mapping
-    return ["user"]
-
-
 @pytest.mark.parametrize("command", COMMANDS)
-@pytest.mark.parametrize("case", [with_resources, with_user_namespace], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("case", [with_resources], ids=lambda f: f.__name__)
 def test_unsupported_field_is_refused(rt, bundle, cid, leftovers, command, case):
     if not rt.is_berth:
         pytest.skip(f"{rt.flavor} supports this field; berth refuses it until a later issue")

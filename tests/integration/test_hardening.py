@@ -6,12 +6,13 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
 
 import pytest
 
-from conftest import Runtime, describe, expect_error, wait_for
+from conftest import Runtime, build_bundle, describe, expect_error, wait_for
 
 pytestmark = pytest.mark.skipif(
     os.path.basename(os.environ.get("BERTH_RUNTIME", "berth")).startswith(("crun", "runc")),
@@ -516,3 +517,98 @@ def test_lsm_labels_are_refused(rt, bundle, field, value):
         expect_error(rt, rt("exec", "-p", path, cid), f"process.{field}")
     finally:
         rt.destroy(cid)
+
+
+# --- user namespaces ---------------------------------------------------------------------------
+
+USERNS_BASE = 100000
+
+
+@pytest.fixture
+def userns_bundle(mark):
+    """A bundle whose root maps to host ids 100000-165535; the rootfs belongs to that range and
+    its path is traversable by it, as a user-namespaced container's must be (runc's rule too).
+    pytest's own temporary directories are private (0700), so it lives in one of its own."""
+    top = Path(tempfile.mkdtemp(prefix="berth-userns-", dir="/tmp"))
+    top.chmod(0o711)
+    try:
+        yield _make_userns_bundle(build_bundle(top / "bundle", mark), top)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def _make_userns_bundle(bundle, top):
+    mapping = [{"containerID": 0, "hostID": USERNS_BASE, "size": 65536}]
+    bundle.config["linux"]["namespaces"].append({"type": "user"})
+    bundle.config["linux"]["uidMappings"] = mapping
+    bundle.config["linux"]["gidMappings"] = mapping
+    for dirpath, dirnames, filenames in os.walk(bundle.rootfs):
+        for name in dirnames + filenames + [""]:
+            os.lchown(os.path.join(dirpath, name), USERNS_BASE, USERNS_BASE)
+    bundle.path.chmod(0o711)
+    data = top / "data"
+    data.mkdir()
+    data.chmod(0o777)
+    bundle.add_mount("/data", "bind", data, ["rbind", "rw"])
+    bundle.data = data
+    bundle.save()
+    return bundle
+
+
+def test_user_namespace_maps_root_to_an_unprivileged_range(rt, userns_bundle):
+    result = rt.sh(userns_bundle, "id -u; cat /proc/self/uid_map /proc/self/gid_map; "
+                                  "touch /data/made-inside; mkdir /data/dir; "
+                                  "echo x > /dev/null && echo devnull-ok; "
+                                  "mknod /tmp/node c 1 3 2>&1; cat /proc/self/status")
+    lines = result.stdout.splitlines()
+    assert lines[0] == "0"  # root inside
+    assert lines[1].split() == ["0", str(USERNS_BASE), "65536"]
+    assert lines[2].split() == ["0", str(USERNS_BASE), "65536"]
+    assert "devnull-ok" in result.stdout  # the host's /dev/null, bind-mounted
+    assert "Operation not permitted" in result.stdout  # no mknod in a user namespace
+    # what the container's root creates belongs to the mapped ids on the host
+    for name in ("made-inside", "dir"):
+        st = os.lstat(userns_bundle.data / name)
+        assert (st.st_uid, st.st_gid) == (USERNS_BASE, USERNS_BASE), name
+    # its capabilities are the namespace's, not the host's: it cannot touch host-owned files
+    fields = status_fields(result.stdout)
+    assert fields["CapEff"] != "0000000000000000"
+
+
+def test_user_namespace_root_cannot_write_host_owned_files(rt, userns_bundle):
+    victim = userns_bundle.data.parent / "host-owned"
+    victim.write_text("host\n")
+    victim.chmod(0o644)  # owned by host root: unmapped inside
+    userns_bundle.add_mount("/victim", "bind", victim, ["bind", "rw"])
+    userns_bundle.save()
+    result = rt.sh(userns_bundle, "(echo owned > /victim) 2>&1; ls -ln /victim", check=False)
+    assert "Permission denied" in result.stdout or "Read-only" in result.stdout
+    assert victim.read_text() == "host\n"
+    assert " 65534 " in result.stdout  # host root shows as the overflow id
+
+
+def test_exec_joins_the_user_namespace(rt, userns_bundle):
+    cid, pid = rt.create_running(userns_bundle)
+    try:
+        inside = rt.ok("exec", cid, "/bin/sh", "-c",
+                       "readlink /proc/self/ns/user; id -u; touch /data/by-exec").stdout.split()
+        assert inside[0] == os.readlink(f"/proc/{pid}/ns/user")
+        assert inside[0] != os.readlink("/proc/self/ns/user")
+        assert inside[1] == "0"
+        assert os.lstat(userns_bundle.data / "by-exec").st_uid == USERNS_BASE
+    finally:
+        rt.destroy(cid)
+
+
+def test_user_namespace_needs_a_mapping_for_root(rt, bundle):
+    bundle.config["linux"]["namespaces"].append({"type": "user"})
+    bundle.config["linux"]["uidMappings"] = [{"containerID": 1, "hostID": USERNS_BASE, "size": 10}]
+    bundle.config["linux"]["gidMappings"] = [{"containerID": 1, "hostID": USERNS_BASE, "size": 10}]
+    bundle.save()
+    expect_error(rt, rt("run", "--bundle", bundle.path, rt.new_id()), "linux.uidMappings")
+
+
+def test_user_namespace_without_mappings_is_refused(rt, bundle):
+    bundle.config["linux"]["namespaces"].append({"type": "user"})
+    bundle.save()
+    expect_error(rt, rt("run", "--bundle", bundle.path, rt.new_id()), "linux.uidMappings")

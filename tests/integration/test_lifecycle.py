@@ -469,7 +469,7 @@ def test_spec_refuses_to_overwrite(rt, tmp_path):
 
 def test_spec_rootless(rt, tmp_path):
     if rt.is_berth:
-        # rootless needs user namespaces, which berth does not support yet: refused, not faked
+        # rootless mode (berth-runtime without root) is not supported yet: refused, not faked
         expect_error(rt, rt("spec", "--rootless", cwd=tmp_path), "--rootless")
         assert not (tmp_path / "config.json").exists()
         return

@@ -434,8 +434,11 @@ static void test_namespaces(void **state)
 	    NULL);
 	assert_contains(f->err->msg, "twice");
 	ERR(EINVAL, "linux.namespaces[1].type: missing", NULL, NS("{\"path\":\"/x\"}"), NULL);
-	ERR(ENOTSUP, "linux.namespaces[1]", NULL, NS("{\"type\":\"user\"}"), NULL);
-	assert_contains(f->err->msg, "user");
+	/* a new user namespace needs both maps; joining one by path is not supported yet */
+	ERR(EINVAL, "linux.uidMappings", NULL, NS("{\"type\":\"user\"}"), NULL);
+	assert_contains(f->err->msg, "needs uidMappings and gidMappings");
+	ERR(ENOTSUP, "linux.namespaces[1].path", NULL, NS("{\"type\":\"user\",\"path\":\"/x\"}"),
+	    NULL);
 	ERR(EINVAL, "linux.namespaces", NULL, "\"namespaces\":[{\"type\":\"pid\"}]", NULL);
 	assert_contains(f->err->msg, "mount namespace is required");
 	ERR(EINVAL, "linux.namespaces", NULL, "\"namespaces\":null", NULL);
@@ -683,12 +686,6 @@ static const struct {
 	  "\"execCPUAffinity\":{}" },
 	{ 'L', "linux.resources", "\"resources\":{\"memory\":{\"limit\":1048576}}",
 	  "\"resources\":{\"devices\":[],\"memory\":{}}" },
-	{ 'L', "linux.uidMappings",
-	  "\"uidMappings\":[{\"containerID\":0,\"hostID\":1000,\"size\":1}]",
-	  "\"uidMappings\":[]" },
-	{ 'L', "linux.gidMappings",
-	  "\"gidMappings\":[{\"containerID\":0,\"hostID\":1000,\"size\":1}]",
-	  "\"gidMappings\":[]" },
 	{ 'L', "linux.mountLabel", "\"mountLabel\":\"system_u:object_r:container_file_t:s0\"",
 	  "\"mountLabel\":null" },
 	{ 'L', "linux.intelRdt", "\"intelRdt\":{\"closID\":\"c\"}", "\"intelRdt\":{}" },
@@ -699,6 +696,39 @@ static const struct {
 	{ 'L', "linux.netDevices", "\"netDevices\":{\"eth0\":{\"name\":\"ctr0\"}}",
 	  "\"netDevices\":{}" },
 };
+
+#define MAP(c, h, n) "{\"containerID\":" #c ",\"hostID\":" #h ",\"size\":" #n "}"
+
+static void test_id_mappings(void **state)
+{
+	struct fx *f = *state;
+	OK(NULL,
+	   NS("{\"type\":\"user\"}") ",\"uidMappings\":[" MAP(0, 100000, 65536) "," MAP(
+		   65536, 5000, 1) "],\"gidMappings\":[" MAP(0, 100000, 65536) "]",
+	   NULL);
+	assert_int_equal(f->c->n_uid_mappings, 2);
+	assert_int_equal(f->c->uid_mappings[1].container_id, 65536);
+	assert_int_equal(f->c->uid_mappings[1].host_id, 5000);
+	assert_int_equal(f->c->n_gid_mappings, 1);
+	assert_int_equal(f->c->gid_mappings[0].size, 65536);
+	/* maps without a user namespace */
+	ERR(EINVAL, "linux.uidMappings: mappings need a user namespace", NULL,
+	    "\"namespaces\":[{\"type\":\"mount\"}],\"uidMappings\":[" MAP(0, 1, 1) "]", NULL);
+	/* bad entries */
+	ERR(EINVAL, "linux.uidMappings[0]: containerID, hostID and a size above 0", NULL,
+	    NS("{\"type\":\"user\"}") ",\"uidMappings\":[" MAP(0, 1, 0) "],\"gidMappings\":[]",
+	    NULL);
+	ERR(EINVAL, "linux.gidMappings[0].hostID", NULL,
+	    NS("{\"type\":\"user\"}") ",\"uidMappings\":[" MAP(0, 1, 1) "],"
+					 "\"gidMappings\":[{\"containerID\":0,\"hostID\":\"1\",\"size\":1}]",
+	    NULL);
+	ERR(EINVAL, "linux.uidMappings[0]: the range passes 2^32", NULL,
+	    NS("{\"type\":\"user\"}") ",\"uidMappings\":[" MAP(0, 4294967294, 5) "],"
+					 "\"gidMappings\":[" MAP(0, 1, 1) "]",
+	    NULL);
+	ERR(EINVAL, "linux.uidMappings: must be an array", NULL,
+	    NS("{\"type\":\"user\"}") ",\"uidMappings\":{}", NULL);
+}
 
 static void test_unsupported_fields(void **state)
 {
@@ -901,6 +931,7 @@ int main(void)
 		T(test_sysctl),
 		T(test_time_offsets),
 		T(test_annotations),
+		T(test_id_mappings),
 		T(test_unsupported_fields),
 		T(test_unsupported_net_device_without_options),
 		T(test_process_parse_standalone),

@@ -135,7 +135,7 @@ static void test_features(void **state)
 	assert_true(array_has(ns, "pid"));
 	assert_true(array_has(ns, "network"));
 	assert_true(array_has(ns, "time"));
-	assert_false(array_has(ns, "user"));
+	assert_true(array_has(ns, "user"));
 	for (size_t i = 0; i < json_array_size(ns); i++)
 		assert_true(oci_namespace_type_from_name(json_string(json_array_get(ns, i))) > 0);
 	assert_true(json_bool(json_object_get(json_object_get(lnx, "cgroup"), "v2")));
