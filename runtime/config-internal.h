@@ -28,7 +28,9 @@ struct oci_mount {
 	uint64_t attr_clr;
 	bool bind;
 	bool recursive_bind;
-	char *data; /* filesystem options, comma-separated */
+	bool idmap;           /* idmap/ridmap: the mount shows ids through the container's maps */
+	bool idmap_recursive; /* ridmap */
+	char *data;           /* filesystem options, comma-separated */
 };
 
 struct oci_namespace {

@@ -235,7 +235,7 @@ int oci_rlimit_from_name(const char *name)
 
 /* ---- mount options ---- */
 
-enum opt_kind { OPT_SET, OPT_CLEAR, OPT_PROPAGATION, OPT_BIND, OPT_ATTR_SET, OPT_ATTR_CLR };
+enum opt_kind { OPT_SET, OPT_CLEAR, OPT_PROPAGATION, OPT_BIND, OPT_ATTR_SET, OPT_ATTR_CLR, OPT_IDMAP };
 
 static const struct {
 	const char *name;
@@ -294,6 +294,8 @@ static const struct {
 	{ "rnoatime", OPT_ATTR_SET, MOUNT_ATTR_NOATIME },
 	{ "rrelatime", OPT_ATTR_SET, MOUNT_ATTR_RELATIME },
 	{ "rstrictatime", OPT_ATTR_SET, MOUNT_ATTR_STRICTATIME },
+	{ "idmap", OPT_IDMAP, 0 },
+	{ "ridmap", OPT_IDMAP, 1 },
 };
 
 const char *const oci_mount_option_names[] = {
@@ -303,7 +305,7 @@ const char *const oci_mount_option_names[] = {
 	"nolazytime", "iversion", "noiversion", "bind", "rbind", "private", "rprivate", "shared",
 	"rshared", "slave", "rslave", "unbindable", "runbindable", "rro", "rrw", "rnosuid", "rsuid",
 	"rnodev", "rdev", "rnoexec", "rexec", "rnodiratime", "rdiratime", "rnoatime",
-	"rrelatime", "rstrictatime", NULL
+	"rrelatime", "rstrictatime", "idmap", "ridmap", NULL
 };
 
 bool oci_mount_option_apply(struct oci_mount *m, const char *opt)
@@ -333,6 +335,10 @@ bool oci_mount_option_apply(struct oci_mount *m, const char *opt)
 		case OPT_ATTR_CLR:
 			m->attr_clr |= v;
 			m->attr_set &= ~v;
+			break;
+		case OPT_IDMAP:
+			m->idmap = true;
+			m->idmap_recursive = v;
 			break;
 		}
 		return true;
@@ -539,10 +545,6 @@ static int parse_mount_options(const struct json *opts, const char *item, struct
 		const char *o = json_string(json_array_get(opts, k));
 		if (!o)
 			return berth_error_set(err, EINVAL, "%s[%zu]: must be a string", name, k);
-		if (strcmp(o, "idmap") == 0 || strcmp(o, "ridmap") == 0)
-			return berth_error_set(err, ENOTSUP,
-					       "%s[%zu]: %s: idmapped mounts are not supported yet",
-					       name, k, o);
 		if (!oci_mount_option_apply(m, o) && (r = append_data(&m->data, o)) < 0)
 			return r;
 	}
@@ -580,7 +582,7 @@ static int parse_mounts(const struct json *arr, struct oci_config *c, struct ber
 			m->bind = true;
 		if (field(o, "uidMappings") || field(o, "gidMappings"))
 			return berth_error_set(err, ENOTSUP,
-					       "%s: uidMappings/gidMappings: idmapped mounts are not supported yet",
+					       "%s: uidMappings/gidMappings: a mount's own id maps are not supported yet (the idmap option maps through the container's user namespace)",
 					       item);
 		if (m->bind && (!m->source || !m->source[0]))
 			return berth_error_set(err, EINVAL, "%s.source: a bind mount needs a source", item);
@@ -856,6 +858,17 @@ static int check_user_namespace(const struct oci_config *c, struct berth_error *
 	if (user && (!c->n_uid_mappings || !c->n_gid_mappings))
 		return berth_error_set(err, EINVAL,
 				       "linux.uidMappings: a new user namespace needs uidMappings and gidMappings");
+	for (size_t i = 0; i < c->n_mounts; i++) {
+		if (!c->mounts[i].idmap)
+			continue;
+		if (!user)
+			return berth_error_set(err, EINVAL,
+					       "mounts[%zu].options: idmap needs a user namespace in linux.namespaces",
+					       i);
+		if (!c->mounts[i].bind)
+			return berth_error_set(err, EINVAL,
+					       "mounts[%zu].options: idmap is for bind mounts", i);
+	}
 	for (size_t i = 0; user && i < c->n_namespaces; i++)
 		if (c->namespaces[i].path)
 			return berth_error_set(err, ENOTSUP,

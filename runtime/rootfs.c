@@ -272,7 +272,12 @@ static int mount_one(const struct spawn_request *rq, int rootfd, size_t index,
 	_cleanup_close_ int target = openat2_in_root(rootfd, m->destination, O_PATH);
 	if (target < 0)
 		return berth_error_setsys(err, -target, "%s.destination: %s", item, m->destination);
-	if (m->bind) {
+	if (m->idmap) {
+		if (syscall(SYS_move_mount, spawn_child_idmap_fd(index), "", target, "",
+			    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+			return berth_error_setsys(err, errno, "%s: place the idmapped %s on %s", item,
+						  src, m->destination);
+	} else if (m->bind) {
 		if (mount(src, fd_path(target, proc), NULL, MS_BIND | (m->recursive_bind ? MS_REC : 0),
 			  NULL) < 0)
 			return berth_error_setsys(err, errno, "%s: bind %s on %s", item, src,

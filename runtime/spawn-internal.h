@@ -68,6 +68,8 @@ void children_ns_restore(struct children_ns *s);
 /* Closes pidfd and sync_fd. */
 void spawned_clear(struct spawned *s);
 
+/* In the child: the idmapped mount the runtime built for mounts[index], or -1. */
+int spawn_child_idmap_fd(size_t index);
 /* Runs in the child once the mounts are in place: asks the parent to run prestart and
  * createRuntime hooks, then runs createContainer hooks. */
 int spawn_child_create_hooks(const struct spawn_request *rq, struct berth_error **err);

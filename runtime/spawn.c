@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/mount.h>
 #include <linux/openat2.h>
 #include <linux/sched.h>
 #include <sched.h>
@@ -32,7 +33,15 @@
 /* READY/ERROR: child → parent, setup done or failed. HOOKS: child → parent, mounts are done, run
  * the runtime's create hooks; HOOKS_DONE (with the state for createContainer) or ERROR answers.
  * GO: parent → child, carrying the state for startContainer hooks when there are any. */
-enum sync_type { SYNC_READY = 1, SYNC_GO, SYNC_ERROR, SYNC_HOOKS, SYNC_HOOKS_DONE, SYNC_MAPPED };
+enum sync_type {
+	SYNC_READY = 1,
+	SYNC_GO,
+	SYNC_ERROR,
+	SYNC_HOOKS,
+	SYNC_HOOKS_DONE,
+	SYNC_MAPPED,
+	SYNC_IDMAP_FD, /* code: the mount's index; the fd rides along (SCM_RIGHTS) */
+};
 
 struct sync_msg {
 	uint32_t type;
@@ -205,9 +214,44 @@ static int wait_for_start(int listen_fd, struct berth_error **err)
 	}
 }
 
-/* Only the forked child uses these: the sync socket, and the state startContainer hooks read. */
+/* Only the forked child uses these: the sync socket, the state startContainer hooks read, and the
+ * idmapped mounts the runtime built for it (one fd per mounts[] index, or -1). */
 static int child_sync_fd = -1;
 static char *child_start_state;
+static int *child_idmap_fds;
+
+int spawn_child_idmap_fd(size_t index)
+{
+	return child_idmap_fds ? child_idmap_fds[index] : -1;
+}
+
+/* Receives SYNC_IDMAP_FD messages until SYNC_MAPPED. */
+static int child_wait_mapped(const struct spawn_request *rq, struct berth_error **err)
+{
+	size_t n = rq->config->n_mounts;
+	child_idmap_fds = malloc((n ? n : 1) * sizeof(int));
+	if (!child_idmap_fds)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		child_idmap_fds[i] = -1;
+	for (;;) {
+		static struct sync_msg m;
+		char cbuf[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) - 1 };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				      .msg_controllen = sizeof(cbuf) };
+		ssize_t got = recvmsg(child_sync_fd, &msg, MSG_CMSG_CLOEXEC);
+		if (got <= 0)
+			_exit(1); /* the runtime is gone */
+		if (m.type == SYNC_MAPPED)
+			return 0;
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+		if (m.type != SYNC_IDMAP_FD || !cm || cm->cmsg_type != SCM_RIGHTS || m.code < 0 ||
+		    (size_t)m.code >= n)
+			return berth_error_set(err, EPROTO, "unexpected message from the runtime");
+		memcpy(&child_idmap_fds[m.code], CMSG_DATA(cm), sizeof(int));
+	}
+}
 
 int spawn_child_create_hooks(const struct spawn_request *rq, struct berth_error **err)
 {
@@ -332,12 +376,16 @@ static _Noreturn void child_main(const struct spawn_request *rq, int sync_fd)
 	int report_fd = sync_fd;
 
 	child_sync_fd = sync_fd;
+	if (close_inherited_fds(rq, sync_fd, log_fd()) < 0) {
+		berth_error_setsys(&err, errno, "close inherited fds");
+		goto fail;
+	}
 	/* in a new user namespace nothing works until the runtime has written our id maps; then
 	 * the init acts as the namespace's root (the mapped host ids), as runc's does, so what it
 	 * creates in filesystems mounted inside the namespace has an owner there */
 	if (rq->clone_flags & CLONE_NEWUSER) {
-		if (sync_recv(sync_fd, &m) != SYNC_MAPPED)
-			_exit(1);
+		if (child_wait_mapped(rq, &err) < 0)
+			goto fail;
 		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) {
 			berth_error_setsys(&err, errno,
 					   "linux.uidMappings: become root in the user namespace (are "
@@ -346,10 +394,6 @@ static _Noreturn void child_main(const struct spawn_request *rq, int sync_fd)
 		}
 	}
 
-	if (close_inherited_fds(rq, sync_fd, log_fd()) < 0) {
-		berth_error_setsys(&err, errno, "close inherited fds");
-		goto fail;
-	}
 	if (child_setup(rq, sync_fd, exe, sizeof(exe), &err) < 0)
 		goto fail;
 	if (sync_send(sync_fd, SYNC_READY, 0, NULL) < 0 || sync_recv(sync_fd, &m) != SYNC_GO)
@@ -391,6 +435,64 @@ static int write_id_map(pid_t pid, const char *file, const struct oci_id_mapping
 	snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
 	int r = write_file_at(AT_FDCWD, path, text, err);
 	return r < 0 ? berth_error_wrap(err, "%s", field_name) : 0;
+}
+
+static int send_fd_msg(int sock, enum sync_type type, int code, int fd)
+{
+	struct sync_msg_head {
+		uint32_t type;
+		int32_t code;
+		char nul;
+	} head = { type, code, 0 };
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	memset(cbuf, 0, sizeof(cbuf));
+	struct iovec iov = { .iov_base = &head, .iov_len = sizeof(head) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			      .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+/* Setting MOUNT_ATTR_IDMAP needs CAP_SYS_ADMIN over the filesystem's own namespace (the host's),
+ * which the init in its user namespace lacks: the runtime clones each idmapped bind source into
+ * a detached mount mapped through the init's user namespace and hands it over (as runc does). */
+static int send_idmapped_mounts(const struct spawn_request *rq, pid_t pid, int sync_fd,
+				struct berth_error **err)
+{
+	const struct oci_config *c = rq->config;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", pid);
+	_cleanup_close_ int userns = -EBADF;
+	for (size_t i = 0; i < c->n_mounts; i++) {
+		const struct oci_mount *m = &c->mounts[i];
+		if (!m->idmap)
+			continue;
+		if (userns < 0 && (userns = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			return berth_error_setsys(err, errno, "open %s", path);
+		_cleanup_free_ char *src = NULL;
+		if (m->source[0] == '/' ? !(src = strdup(m->source))
+					: asprintf(&src, "%s/%s", rq->bundle, m->source) < 0)
+			return -ENOMEM;
+		unsigned rec = m->idmap_recursive || m->recursive_bind ? AT_RECURSIVE : 0;
+		_cleanup_close_ int tree = (int)syscall(SYS_open_tree, AT_FDCWD, src,
+							 OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
+		if (tree < 0)
+			return berth_error_setsys(err, errno, "mounts[%zu].source: %s", i, src);
+		struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns };
+		if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (m->idmap_recursive ? AT_RECURSIVE : 0),
+			    &attr, sizeof(attr)) < 0)
+			return berth_error_setsys(err, errno,
+						  "mounts[%zu].options: idmap %s (does its filesystem support idmapped mounts?)",
+						  i, src);
+		int r = send_fd_msg(sync_fd, SYNC_IDMAP_FD, (int)i, tree);
+		if (r < 0)
+			return berth_error_setsys(err, -r, "hand mounts[%zu] to the init", i);
+	}
+	return 0;
 }
 
 /* One write each, as the kernel wants: the whole map at once. */
@@ -436,6 +538,8 @@ int spawn_process(const struct spawn_request *rq, struct spawned *ret, struct be
 	*ret = (struct spawned){ .pid = pid, .pidfd = pidfd, .sync_fd = sv[0] };
 	if (rq->clone_flags & CLONE_NEWUSER) {
 		int r = write_id_maps(pid, rq->config, err);
+		if (r == 0)
+			r = send_idmapped_mounts(rq, pid, sv[0], err);
 		if (r == 0 && (r = sync_send(sv[0], SYNC_MAPPED, 0, NULL)) < 0)
 			r = berth_error_setsys(err, -r, "resume the container's init");
 		if (r < 0) {

@@ -206,7 +206,7 @@ int runtime_features_generate(char **ret, struct berth_error **err)
 	json_writer_begin_object(w);
 	json_writer_key(w, "idmap");
 	json_writer_begin_object(w);
-	json_writer_kv_bool(w, "enabled", false);
+	json_writer_kv_bool(w, "enabled", true);
 	json_writer_end_object(w);
 	json_writer_end_object(w);
 	json_writer_end_object(w);

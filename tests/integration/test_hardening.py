@@ -612,3 +612,28 @@ def test_user_namespace_without_mappings_is_refused(rt, bundle):
     bundle.config["linux"]["namespaces"].append({"type": "user"})
     bundle.save()
     expect_error(rt, rt("run", "--bundle", bundle.path, rt.new_id()), "linux.uidMappings")
+
+
+def test_idmapped_bind_mount(rt, userns_bundle):
+    host_dir = userns_bundle.data.parent / "host-root-owned"
+    host_dir.mkdir()
+    host_dir.chmod(0o755)  # host root's: unwritable through a plain bind from the namespace
+    (host_dir / "hostfile").write_text("host\n")
+    userns_bundle.add_mount("/idm", "bind", host_dir, ["rbind", "rw", "idmap"])
+    userns_bundle.add_mount("/plain", "bind", host_dir, ["rbind", "rw"])
+    userns_bundle.save()
+    result = rt.sh(userns_bundle, "stat -c '%u %n' /idm/hostfile /plain/hostfile; "
+                                  "touch /idm/made-idm && echo idm-ok; "
+                                  "(touch /plain/made-plain) 2>&1", check=False)
+    assert "0 /idm/hostfile" in result.stdout  # host root is the container's root here
+    assert "65534 /plain/hostfile" in result.stdout  # and unmapped without idmap
+    assert "idm-ok" in result.stdout
+    assert "Permission denied" in result.stdout
+    assert os.lstat(host_dir / "made-idm").st_uid == 0  # stored as host root on disk
+    assert not (host_dir / "made-plain").exists()
+
+
+def test_idmap_needs_a_user_namespace(rt, bundle, tmp_path):
+    bundle.add_mount("/idm", "bind", tmp_path, ["rbind", "idmap"])
+    bundle.save()
+    expect_error(rt, rt("run", "--bundle", bundle.path, rt.new_id()), "idmap")

@@ -387,13 +387,11 @@ static void test_mounts_refused(void **state)
 	    "\"mounts\":[{\"type\":\"proc\"}]");
 	ERR(EINVAL, "mounts[1].type", NULL, NULL,
 	    "\"mounts\":[{\"destination\":\"/p\",\"type\":\"proc\"},{\"destination\":\"/q\"}]");
-	ERR(ENOTSUP, "mounts[0].options[1]", NULL, NULL,
+	/* idmap without a user namespace (test_idmap_option covers the rest) */
+	ERR(EINVAL, "mounts[0].options", NULL, NULL,
 	    "\"mounts\":[{\"destination\":\"/a\",\"type\":\"bind\",\"source\":\"/s\","
 	    "\"options\":[\"rbind\",\"idmap\"]}]");
 	assert_contains(f->err->msg, "idmap");
-	ERR(ENOTSUP, "mounts[0].options[0]", NULL, NULL,
-	    "\"mounts\":[{\"destination\":\"/a\",\"type\":\"bind\",\"source\":\"/s\","
-	    "\"options\":[\"ridmap\"]}]");
 	ERR(ENOTSUP, "mounts[0]", NULL, NULL,
 	    "\"mounts\":[{\"destination\":\"/a\",\"type\":\"bind\",\"source\":\"/s\","
 	    "\"uidMappings\":[{\"containerID\":0,\"hostID\":1000,\"size\":1}]}]");
@@ -730,6 +728,23 @@ static void test_id_mappings(void **state)
 	    NS("{\"type\":\"user\"}") ",\"uidMappings\":{}", NULL);
 }
 
+static void test_idmap_option(void **state)
+{
+	struct fx *f = *state;
+	const char *user = NS("{\"type\":\"user\"}") ",\"uidMappings\":[" MAP(0, 100000, 65536)
+			   "],\"gidMappings\":[" MAP(0, 100000, 65536) "]";
+	const char *idmapped = "\"mounts\":[{\"destination\":\"/d\",\"type\":\"bind\","
+			       "\"source\":\"/tmp\",\"options\":[\"rbind\",\"ridmap\"]}]";
+	OK(NULL, user, idmapped);
+	assert_true(f->c->mounts[0].idmap);
+	assert_true(f->c->mounts[0].idmap_recursive);
+	assert_null(f->c->mounts[0].data); /* not passed on to the filesystem */
+	/* without a user namespace, or on a mount that is not a bind */
+	ERR(EINVAL, "mounts[0].options: idmap needs a user namespace", NULL, NULL, idmapped);
+	ERR(EINVAL, "mounts[0].options: idmap is for bind mounts", NULL, user,
+	    "\"mounts\":[{\"destination\":\"/d\",\"type\":\"tmpfs\",\"options\":[\"idmap\"]}]");
+}
+
 static void test_unsupported_fields(void **state)
 {
 	struct fx *f = *state;
@@ -932,6 +947,7 @@ int main(void)
 		T(test_time_offsets),
 		T(test_annotations),
 		T(test_id_mappings),
+		T(test_idmap_option),
 		T(test_unsupported_fields),
 		T(test_unsupported_net_device_without_options),
 		T(test_process_parse_standalone),

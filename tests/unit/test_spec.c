@@ -118,7 +118,7 @@ static void test_features(void **state)
 	assert_true(array_has(opts, "ro"));
 	assert_true(array_has(opts, "rbind"));
 	assert_true(array_has(opts, "rro"));
-	assert_false(array_has(opts, "idmap"));
+	assert_true(array_has(opts, "idmap"));
 	/* every listed option is one the config parser applies */
 	for (size_t i = 0; i < json_array_size(opts); i++) {
 		struct oci_mount m = { 0 };
@@ -144,7 +144,7 @@ static void test_features(void **state)
 	assert_true(json_bool(json_object_get(sc, "enabled")));
 	assert_true(json_array_size(json_object_get(sc, "actions")) >= 9);
 	assert_int_equal(json_array_size(json_object_get(sc, "operators")), 7);
-	assert_false(json_bool(json_object_get(
+	assert_true(json_bool(json_object_get(
 		json_object_get(json_object_get(lnx, "mountExtensions"), "idmap"), "enabled")));
 	assert_string_equal(json_string(json_object_get(json_object_get(j, "annotations"),
 							"io.github.berth.version")),
