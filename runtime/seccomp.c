@@ -1,6 +1,7 @@
 #include "runtime/seccomp-internal.h"
 #include "base/cleanup.h"
 #include "base/log.h"
+#include "base/socketutil.h"
 #include "runtime/runtime.h"
 
 #include <errno.h>
@@ -709,42 +710,6 @@ static int build_process_state(const struct oci_seccomp *s, pid_t pid, const cha
 	return 0;
 }
 
-/* The fd rides with the first bytes; if the socket takes only part, the rest follows plain (the
- * spec allows several sendmsg calls as long as the fds go in the first). */
-static int send_with_fd(int sock, const char *buf, size_t len, int fd)
-{
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	memset(&ctl, 0, sizeof(ctl));
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr mh = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = ctl.buf,
-		.msg_controllen = sizeof(ctl.buf),
-	};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	ssize_t n;
-	do
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	for (size_t off = (size_t)n; off < len; off += (size_t)n) {
-		n = send(sock, buf + off, len - off, MSG_NOSIGNAL);
-		if (n < 0 && errno != EINTR)
-			return -errno;
-		if (n < 0)
-			n = 0;
-	}
-	return 0;
-}
 
 int oci_seccomp_connect_listener(const struct oci_seccomp *s, struct berth_error **err)
 {
@@ -771,7 +736,7 @@ int oci_seccomp_send_notify_fd(const struct oci_seccomp *s, int sock, int notify
 	int r = build_process_state(s, pid, state_json, &msg, &len, err);
 	if (r < 0)
 		return r;
-	if ((r = send_with_fd(sock, msg, len, notify_fd)) < 0)
+	if ((r = unix_send_with_fd(sock, msg, len, notify_fd)) < 0)
 		return berth_error_setsys(err, -r,
 					  "%s.listenerPath: %s: send the container process state",
 					  s->prefix, s->listener_path);

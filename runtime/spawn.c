@@ -6,6 +6,7 @@
 #include "base/fileutil.h"
 #include "base/log.h"
 #include "base/process.h"
+#include "base/socketutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -439,22 +440,12 @@ static int write_id_map(pid_t pid, const char *file, const struct oci_id_mapping
 
 static int send_fd_msg(int sock, enum sync_type type, int code, int fd)
 {
-	struct sync_msg_head {
+	struct {
 		uint32_t type;
 		int32_t code;
 		char nul;
 	} head = { type, code, 0 };
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	memset(cbuf, 0, sizeof(cbuf));
-	struct iovec iov = { .iov_base = &head, .iov_len = sizeof(head) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			      .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
+	return unix_send_with_fd(sock, &head, sizeof(head), fd);
 }
 
 /* Setting MOUNT_ATTR_IDMAP needs CAP_SYS_ADMIN over the filesystem's own namespace (the host's),

@@ -3,6 +3,7 @@
  * runc does (SCM_RIGHTS, the pty's name as payload). */
 #include "runtime/spawn-internal.h"
 #include "base/cleanup.h"
+#include "base/socketutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,20 +16,6 @@
 #include <termios.h>
 #include <unistd.h>
 
-static int send_fd(int sock, int fd, const char *name)
-{
-	char buf[CMSG_SPACE(sizeof(int))];
-	memset(buf, 0, sizeof(buf));
-	struct iovec iov = { .iov_base = (void *)name, .iov_len = strlen(name) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf,
-			      .msg_controllen = sizeof(buf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
-}
 
 static int bind_console(const char *slave_name, struct berth_error **err)
 {
@@ -69,7 +56,7 @@ int terminal_setup(const struct spawn_request *rq, bool console, struct berth_er
 		if (r < 0)
 			return r;
 	}
-	int r = send_fd(rq->console_fd, master, name);
+	int r = unix_send_with_fd(rq->console_fd, name, strlen(name), master);
 	if (r < 0)
 		return berth_error_setsys(err, -r, "--console-socket: send the pty");
 	if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
