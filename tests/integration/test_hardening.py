@@ -637,3 +637,32 @@ def test_idmap_needs_a_user_namespace(rt, bundle, tmp_path):
     bundle.add_mount("/idm", "bind", tmp_path, ["rbind", "idmap"])
     bundle.save()
     expect_error(rt, rt("run", "--bundle", bundle.path, rt.new_id()), "idmap")
+
+
+# --- exec: the same defences ---------------------------------------------------------------------
+
+
+def test_exec_sees_only_stdio(rt, bundle, tmp_path):
+    cid, _ = rt.create_running(bundle)
+    leaked = open(tmp_path / "leak", "w")  # open in the runtime's caller: must not reach inside
+    try:
+        result = rt("exec", cid, "/bin/ls", "/proc/self/fd", fd3=leaked.fileno())
+        assert sorted(int(x) for x in result.stdout.split()) == [0, 1, 2, 3]  # 3: ls's own dir
+        result = rt("exec", "--preserve-fds", "1", cid, "/bin/sh", "-c", "echo via-exec >&3",
+                    fd3=leaked.fileno())
+        assert result.returncode == 0, describe(result)
+        leaked.flush()
+        assert (tmp_path / "leak").read_text() == "via-exec\n"
+    finally:
+        leaked.close()
+        rt.destroy(cid)
+
+
+@pytest.mark.parametrize("cwd", ["/proc/self/fd/3", "/proc/1/cwd", "/proc/self/root"])
+def test_exec_magic_link_cwd_is_refused(rt, bundle, cwd):
+    cid, _ = rt.create_running(bundle)
+    try:
+        result = rt("exec", "--cwd", cwd, cid, "/bin/pwd")
+        expect_error(rt, result, "process.cwd")
+    finally:
+        rt.destroy(cid)
