@@ -14,7 +14,8 @@
 #include <linux/magic.h>
 
 struct cgroup {
-	char *path; /* relative to the hierarchy root, starting with '/' */
+	char *mount; /* where the hierarchy is mounted */
+	char *path;  /* relative to the hierarchy root, starting with '/' */
 	int root_fd;
 	int fd;
 };
@@ -96,6 +97,7 @@ static int cgroup_new(const char *path, bool create, struct cgroup **ret, struct
 		free(cg);
 		return -ENOMEM;
 	}
+	cg->mount = TAKE_PTR(mnt);
 	cg->root_fd = TAKE_FD(root_fd);
 	cg->fd = TAKE_FD(fd);
 	*ret = cg;
@@ -188,12 +190,129 @@ int cgroup_remove(struct cgroup *cg, struct berth_error **err)
 	return berth_error_set(err, EBUSY, "remove cgroup %s: still busy after 5 s", cg->path);
 }
 
+/* ---- controllers and settings ---- */
+
+static bool word_in(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *p = list; (p = strstr(p, word)); p += n)
+		if ((p == list || p[-1] == ' ' || p[-1] == ',') &&
+		    (p[n] == '\0' || p[n] == ' ' || p[n] == '\n' || p[n] == ','))
+			return true;
+	return false;
+}
+
+/* Why a controller is missing from the v2 hierarchy: on hybrid hosts v1 holds it. */
+static const char *missing_reason(const char *ctrl)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	while (f && getline(&line, &cap, f) > 0) {
+		char *sep = strstr(line, " - cgroup ");
+		if (sep && word_in(sep, ctrl))
+			return "the host uses cgroup v1 for it";
+	}
+	return "the kernel does not offer it";
+}
+
+static int enable_controller(const struct cgroup *cg, const char *ctrl, const char *field,
+			     struct berth_error **err)
+{
+	_cleanup_free_ char *available = NULL;
+	if (read_file_at(cg->root_fd, "cgroup.controllers", &available, NULL, err) < 0)
+		return berth_error_wrap(err, "%s", cg->mount);
+	if (!word_in(available, ctrl))
+		return berth_error_set(err, ENOTSUP, "%s: %s controller not enabled in cgroup2 at %s: %s",
+				       field, ctrl, cg->mount, missing_reason(ctrl));
+	/* +ctrl in cgroup.subtree_control of every ancestor, from the root down */
+	char plus[64];
+	snprintf(plus, sizeof(plus), "+%s", ctrl);
+	_cleanup_close_ int dir = fcntl(cg->root_fd, F_DUPFD_CLOEXEC, 3);
+	_cleanup_free_ char *copy = strdup(cg->path);
+	if (dir < 0 || !copy)
+		return -ENOMEM;
+	char *save = NULL, *next = NULL;
+	for (char *part = strtok_r(copy, "/", &save); part; part = next) {
+		next = strtok_r(NULL, "/", &save);
+		if (write_file_at(dir, "cgroup.subtree_control", plus, err) < 0)
+			return berth_error_wrap(err, "%s: enable the %s controller", field, ctrl);
+		if (!next)
+			break;
+		int fd = openat(dir, part, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return berth_error_setsys(err, errno, "%s: open %s", field, part);
+		close(dir);
+		dir = fd;
+	}
+	return 0;
+}
+
+int cgroup_apply(const struct cgroup *cg, const struct cgroup_settings *s,
+		 struct berth_error **err)
+{
+	char done[16][32];
+	size_t n_done = 0;
+	for (size_t i = 0; i < cgroup_settings_count(s); i++) {
+		const char *file = cgroup_settings_file(s, i);
+		char ctrl[32];
+		size_t len = strcspn(file, ".");
+		snprintf(ctrl, sizeof(ctrl), "%.*s", (int)len, file);
+		bool seen = false;
+		for (size_t k = 0; k < n_done; k++)
+			seen |= strcmp(done[k], ctrl) == 0;
+		if (seen)
+			continue;
+		int r = enable_controller(cg, ctrl, cgroup_settings_field(s, i), err);
+		if (r < 0)
+			return r;
+		if (n_done < 16)
+			snprintf(done[n_done++], sizeof(done[0]), "%s", ctrl);
+	}
+	for (size_t i = 0; i < cgroup_settings_count(s); i++) {
+		int r = write_file_at(cg->fd, cgroup_settings_file(s, i), cgroup_settings_value(s, i),
+				      err);
+		if (r < 0)
+			return berth_error_wrap(err, "%s: set %s to \"%s\"", cgroup_settings_field(s, i),
+						cgroup_settings_file(s, i), cgroup_settings_value(s, i));
+	}
+	return 0;
+}
+
+static bool events_say(const struct cgroup *cg, const char *what)
+{
+	_cleanup_free_ char *events = NULL;
+	return read_file_at(cg->fd, "cgroup.events", &events, NULL, NULL) == 0 &&
+	       strstr(events, what) != NULL;
+}
+
+bool cgroup_is_frozen(const struct cgroup *cg)
+{
+	return events_say(cg, "frozen 1");
+}
+
+int cgroup_freeze(const struct cgroup *cg, bool frozen, struct berth_error **err)
+{
+	int r = write_file_at(cg->fd, "cgroup.freeze", frozen ? "1" : "0", err);
+	if (r < 0)
+		return berth_error_wrap(err, "%s cgroup %s", frozen ? "freeze" : "thaw", cg->path);
+	/* the kernel reports completion in cgroup.events; an empty cgroup counts as frozen */
+	for (int i = 0; i < 5000; i++) {
+		if (events_say(cg, frozen ? "frozen 1" : "frozen 0"))
+			return 0;
+		nanosleep(&(struct timespec){ .tv_nsec = 1000 * 1000 }, NULL);
+	}
+	return berth_error_set(err, ETIMEDOUT, "%s cgroup %s: not done after 5 s",
+			       frozen ? "freeze" : "thaw", cg->path);
+}
+
 struct cgroup *cgroup_free(struct cgroup *cg)
 {
 	if (cg) {
 		closep(&cg->fd);
 		closep(&cg->root_fd);
 		free(cg->path);
+		free(cg->mount);
 		free(cg);
 	}
 	return NULL;

@@ -13,6 +13,7 @@
 
 #include "base/error.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -33,6 +34,31 @@ BERTH_EXPORT int cgroup_pids(const struct cgroup *cg, pid_t **ret, size_t *ret_n
 BERTH_EXPORT int cgroup_kill(const struct cgroup *cg, int sig, struct berth_error **err);
 /* Kills what is left and removes the directory, waiting (bounded) for the kernel to let go. */
 BERTH_EXPORT int cgroup_remove(struct cgroup *cg, struct berth_error **err);
+/* Freezes (or thaws) every process in the cgroup and waits until the kernel says it is done. */
+BERTH_EXPORT int cgroup_freeze(const struct cgroup *cg, bool frozen, struct berth_error **err);
+BERTH_EXPORT bool cgroup_is_frozen(const struct cgroup *cg);
+
+/* Settings: an ordered list of cgroup files to write, each with the config field it came from.
+ * cgroup_settings_from_oci converts linux.resources (cgroup v1 terms) to v2 files the way runc
+ * and crun do, refusing by name what v2 cannot do. cgroup_apply checks that the hierarchy offers
+ * every controller the files need (naming it, the hierarchy and why when it does not), enables
+ * them from the root down to the cgroup, and writes the files in order. */
+struct cgroup_settings;
+struct json;
+BERTH_EXPORT int cgroup_settings_from_oci(const struct json *resources,
+					  struct cgroup_settings **ret, struct berth_error **err);
+BERTH_EXPORT struct cgroup_settings *cgroup_settings_new(void);
+BERTH_EXPORT int cgroup_settings_add(struct cgroup_settings *s, const char *field,
+				     const char *file, const char *value);
+BERTH_EXPORT size_t cgroup_settings_count(const struct cgroup_settings *s);
+BERTH_EXPORT const char *cgroup_settings_file(const struct cgroup_settings *s, size_t i);
+BERTH_EXPORT const char *cgroup_settings_value(const struct cgroup_settings *s, size_t i);
+BERTH_EXPORT const char *cgroup_settings_field(const struct cgroup_settings *s, size_t i);
+BERTH_EXPORT struct cgroup_settings *cgroup_settings_free(struct cgroup_settings *s);
+BERTH_EXPORT void cgroup_settings_freep(struct cgroup_settings **s);
+BERTH_EXPORT int cgroup_apply(const struct cgroup *cg, const struct cgroup_settings *s,
+			      struct berth_error **err);
+
 BERTH_EXPORT struct cgroup *cgroup_free(struct cgroup *cg);
 BERTH_EXPORT void cgroup_freep(struct cgroup **cg);
 

@@ -13,6 +13,7 @@
 #include "runtime/caps-internal.h"
 #include "runtime/hooks-internal.h"
 #include "runtime/seccomp-internal.h"
+#include "cgroup/cgroup.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -114,6 +115,7 @@ struct oci_config {
 	struct oci_id_mapping *uid_mappings, *gid_mappings;
 	size_t n_uid_mappings, n_gid_mappings;
 	struct oci_seccomp *seccomp; /* NULL: no filter */
+	struct cgroup_settings *resources; /* linux.resources as cgroup v2 files; NULL: none */
 	struct oci_hooks hooks;
 	const struct json *hooks_node;  /* points into tree (kept in the state for start/delete) */
 	const struct json *annotations; /* points into tree */

@@ -155,7 +155,6 @@ static const struct unsupported unsupported_fields[] = {
 	{ "process", "ioPriority", "I/O priority is not supported yet", false },
 	{ "process", "scheduler", "scheduler settings are not supported yet", false },
 	{ "process", "execCPUAffinity", "CPU affinity is not supported yet", false },
-	{ "linux", "resources", "cgroup resource limits are not supported yet", false },
 	{ "linux", "mountLabel", "SELinux is not supported yet", false },
 	{ "linux", "intelRdt", "Intel RDT is not supported", false },
 	{ "linux", "personality", "personality is not supported yet", false },
@@ -899,6 +898,9 @@ static int parse_linux(const struct json *lnx, struct oci_config *c, struct bert
 				   &c->n_gid_mappings, err)) < 0 ||
 	    (r = check_user_namespace(c, err)) < 0)
 		return r;
+	const struct json *res = field(lnx, "resources");
+	if (res && (r = cgroup_settings_from_oci(res, &c->resources, err)) < 0)
+		return r;
 	const struct json *sc = field(lnx, "seccomp");
 	if (sc && (r = oci_seccomp_parse(sc, "linux.seccomp", &c->seccomp, err)) < 0)
 		return r;
@@ -996,6 +998,7 @@ struct oci_config *oci_config_free(struct oci_config *c)
 	json_free(c->tree);
 	hooks_clear(&c->hooks);
 	oci_seccomp_free(c->seccomp);
+	cgroup_settings_free(c->resources);
 	free(c->uid_mappings);
 	free(c->gid_mappings);
 	free(c->oci_version);

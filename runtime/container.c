@@ -303,10 +303,15 @@ static int prepare_cgroup(struct create_ctx *c, struct berth_error **err)
 {
 	const char *want = c->cfg->cgroups_path;
 	_cleanup_free_ char *mnt = NULL;
+	bool limits = cgroup_settings_count(c->cfg->resources) > 0;
 	if (cgroup_mountpoint(&mnt, NULL) < 0) {
 		if (want)
 			return berth_error_set(err, ENOENT,
 					       "linux.cgroupsPath: %s: no cgroup2 hierarchy is mounted", want);
+		if (limits)
+			return berth_error_set(err, ENOENT,
+					       "%s: no cgroup2 hierarchy is mounted to apply it",
+					       cgroup_settings_field(c->cfg->resources, 0));
 		log_debug("no cgroup2 hierarchy: container %s runs in the runtime's cgroup", c->o->id);
 		return 0;
 	}
@@ -325,7 +330,9 @@ static int prepare_cgroup(struct create_ctx *c, struct berth_error **err)
 		return -ENOMEM;
 	}
 	int r = cgroup_create(path, &c->cg, err);
-	return r < 0 ? berth_error_wrap(err, "linux.cgroupsPath") : 0;
+	if (r < 0)
+		return berth_error_wrap(err, "linux.cgroupsPath");
+	return limits ? cgroup_apply(c->cg, c->cfg->resources, err) : 0;
 }
 
 /* The init has its mounts: run prestart and createRuntime here, in the runtime's namespaces. */
@@ -519,10 +526,10 @@ int runtime_container_delete(const char *state_root, const char *id, bool force,
 		return r;
 	} else {
 		const char *status = state_status(dir_fd, s);
-		if (strcmp(status, "running") == 0 && !force)
+		if ((strcmp(status, "running") == 0 || strcmp(status, "paused") == 0) && !force)
 			return berth_error_set(err, EBUSY,
-					       "cannot delete container %s that is running (use --force)",
-					       id);
+					       "cannot delete container %s that is %s (use --force)", id,
+					       status);
 	}
 	return destroy(root_fd, dir_fd, id, s, err);
 }
@@ -756,6 +763,48 @@ int runtime_container_list(const char *state_root, struct runtime_state ***ret, 
 	*ret = v;
 	*ret_n = n;
 	return 0;
+}
+
+/* ---- pause, resume, update ---- */
+
+static int open_running_cgroup(const char *state_root, const char *id, const char *what,
+			       struct cgroup **ret, struct berth_error **err)
+{
+	_cleanup_close_ int dir_fd = -EBADF;
+	_cleanup_(stored_state_freep) struct stored_state *s = NULL;
+	int r = open_and_load(state_root, id, true, &dir_fd, &s, err);
+	if (r < 0)
+		return r;
+	const char *status = state_status(dir_fd, s);
+	if (strcmp(status, "stopped") == 0)
+		return berth_error_set(err, EINVAL, "cannot %s container %s: it is stopped", what, id);
+	if (!s->cgroup_path)
+		return berth_error_set(err, ENOTSUP,
+				       "cannot %s container %s: it has no cgroup (no cgroup2 hierarchy was mounted)",
+				       what, id);
+	return cgroup_open(s->cgroup_path, ret, err);
+}
+
+int runtime_container_pause(const char *state_root, const char *id, bool pause,
+			    struct berth_error **err)
+{
+	_cleanup_(cgroup_freep) struct cgroup *cg = NULL;
+	int r = open_running_cgroup(state_root, id, pause ? "pause" : "resume", &cg, err);
+	return r < 0 ? r : cgroup_freeze(cg, pause, err);
+}
+
+int runtime_container_update(const char *state_root, const char *id, const char *resources_json,
+			     struct berth_error **err)
+{
+	_cleanup_(json_freep) struct json *j = NULL;
+	_cleanup_(cgroup_settings_freep) struct cgroup_settings *settings = NULL;
+	int r = json_parse(resources_json, &j, err);
+	if (r < 0 || (r = cgroup_settings_from_oci(j, &settings, err)) < 0)
+		return berth_error_wrap(err, "update %s", id);
+	_cleanup_(cgroup_freep) struct cgroup *cg = NULL;
+	if ((r = open_running_cgroup(state_root, id, "update", &cg, err)) < 0)
+		return r;
+	return cgroup_apply(cg, settings, err);
 }
 
 /* ---- run ---- */

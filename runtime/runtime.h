@@ -37,7 +37,7 @@ struct runtime_create_options {
 struct runtime_state {
 	char *id;
 	pid_t pid;          /* 0 when stopped */
-	const char *status; /* "creating", "created", "running", "stopped" (static string) */
+	const char *status; /* "creating", "created", "running", "paused", "stopped" (static) */
 	char *bundle;
 	char *rootfs;
 	char *created; /* RFC 3339 with nanoseconds */
@@ -82,6 +82,12 @@ BERTH_EXPORT int runtime_container_list(const char *state_root, struct runtime_s
 /* The container's processes (host pids). */
 BERTH_EXPORT int runtime_container_pids(const char *state_root, const char *id, pid_t **ret,
 					size_t *ret_n, struct berth_error **err);
+/* Freezes (pause) or thaws the container's cgroup, waiting until the kernel is done. */
+BERTH_EXPORT int runtime_container_pause(const char *state_root, const char *id, bool pause,
+					 struct berth_error **err);
+/* Applies a runtime-spec linux.resources object (JSON text) to the container's cgroup. */
+BERTH_EXPORT int runtime_container_update(const char *state_root, const char *id,
+					  const char *resources_json, struct berth_error **err);
 /* Runs a new process in a created or running container. Foreground: *ret_status as for run. */
 BERTH_EXPORT int runtime_container_exec(const struct runtime_exec_options *o, int *ret_status,
 					struct berth_error **err);

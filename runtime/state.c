@@ -4,6 +4,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "runtime/hooks-internal.h"
+#include "cgroup/cgroup.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -180,6 +181,9 @@ const char *state_status(int dir_fd, const struct stored_state *s)
 		return "stopped";
 	if (faccessat(dir_fd, START_SOCKET, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		return "created";
+	_cleanup_(cgroup_freep) struct cgroup *cg = NULL;
+	if (s->cgroup_path && cgroup_open(s->cgroup_path, &cg, NULL) == 0 && cgroup_is_frozen(cg))
+		return "paused";
 	return "running";
 }
 

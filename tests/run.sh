@@ -1,7 +1,8 @@
 #!/bin/sh
 # The whole test suite on a fresh Debian 12 machine as root: installs what it needs, builds
 # twice (warnings as errors; then with ASan+UBSan) and runs the unit and root suites in each,
-# then fuzzes the config parser in a clang build.
+# then fuzzes the config parser in a clang build. The vm suite (real cgroup v2 limits) boots a
+# qemu guest: the first run fetches Debian's kernel package into /var/cache/berth-vm.
 # Ends with one line "berth tests: N passed, N failed, N skipped". Exit status 0 only when
 # everything passed.
 set -eu
@@ -21,7 +22,7 @@ setup() { # DIR [meson options...]
 
 rc=0
 setup build-ci --werror -Dbuildtype=debugoptimized
-meson test -C build-ci --no-rebuild --print-errorlogs --suite unit --suite root || rc=1
+meson test -C build-ci --no-rebuild --print-errorlogs --suite unit --suite root --suite vm || rc=1
 
 # Sanitizers: UB is fatal, leaks are reported by LeakSanitizer at exit.
 setup build-asan --werror -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \

@@ -407,6 +407,143 @@ static int cmd_features(int argc, char **argv, int i)
 	return 0;
 }
 
+static int cmd_pause_resume(int argc, char **argv, int i, bool pause)
+{
+	const char *cmd = pause ? "pause" : "resume";
+	const struct opt opts[] = { { NULL, 0, 0, NULL } };
+	int r = parse_or_fail(argc, argv, &i, opts, cmd);
+	if (r || (r = positional(argc, i, 1, 1, cmd, "CONTAINER-ID")))
+		return r;
+	struct berth_error *err = NULL;
+	r = runtime_container_pause(g.root, argv[i], pause, &err);
+	return r < 0 ? fail(err, r) : 0;
+}
+
+/* 123, 64k, 50M, 2g (powers of 1024, as runc reads them); -1 is unlimited. */
+static bool parse_size(const char *s, long long *ret)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s)
+		return false;
+	long long mult = 1;
+	switch (*end) {
+	case 'k': case 'K': mult = 1LL << 10; end++; break;
+	case 'm': case 'M': mult = 1LL << 20; end++; break;
+	case 'g': case 'G': mult = 1LL << 30; end++; break;
+	default: break;
+	}
+	if (*end == 'b' || *end == 'B')
+		end++;
+	if (*end || (v < 0 && v != -1))
+		return false;
+	*ret = v < 0 ? v : v * mult;
+	return true;
+}
+
+struct update_flag {
+	const char *name;
+	const char *section;
+	const char *key;
+	bool size;
+	const char *value;
+};
+
+/* The flags become a runtime-spec linux.resources object, so update shares create's checks. */
+static int update_json(struct update_flag *flags, size_t n, char **ret)
+{
+	size_t len = 0, cap = 1024;
+	char *out = malloc(cap);
+	if (!out)
+		return -1;
+	len += (size_t)snprintf(out + len, cap - len, "{");
+	const char *open_section = NULL;
+	for (size_t k = 0; k < n; k++) {
+		if (!flags[k].value)
+			continue;
+		long long v = 0;
+		bool is_string = strcmp(flags[k].key, "cpus") == 0 || strcmp(flags[k].key, "mems") == 0;
+		if (!is_string && !parse_size(flags[k].value, &v)) {
+			free(out);
+			return fail_msg("update: --%s %s: expects a number%s", flags[k].name,
+					flags[k].value, flags[k].size ? " (with k, m or g)" : "");
+		}
+		if (!open_section || strcmp(open_section, flags[k].section) != 0)
+			len += (size_t)snprintf(out + len, cap - len, "%s\"%s\":{",
+						open_section ? "}," : "", flags[k].section);
+		else
+			len += (size_t)snprintf(out + len, cap - len, ",");
+		open_section = flags[k].section;
+		if (is_string)
+			len += (size_t)snprintf(out + len, cap - len, "\"%s\":\"%s\"", flags[k].key,
+						flags[k].value);
+		else
+			len += (size_t)snprintf(out + len, cap - len, "\"%s\":%lld", flags[k].key, v);
+		if (len >= cap - 64) {
+			free(out);
+			return fail_msg("update: %s", "too many flags");
+		}
+	}
+	snprintf(out + len, cap - len, "%s}", open_section ? "}" : "");
+	*ret = out;
+	return 0;
+}
+
+static int cmd_update(int argc, char **argv, int i)
+{
+	/* grouped by section: update_json opens each section once */
+	struct update_flag flags[] = {
+		{ "memory", "memory", "limit", true, NULL },
+		{ "memory-swap", "memory", "swap", true, NULL },
+		{ "memory-reservation", "memory", "reservation", true, NULL },
+		{ "cpu-share", "cpu", "shares", false, NULL },
+		{ "cpu-quota", "cpu", "quota", false, NULL },
+		{ "cpu-period", "cpu", "period", false, NULL },
+		{ "cpuset-cpus", "cpu", "cpus", false, NULL },
+		{ "cpuset-mems", "cpu", "mems", false, NULL },
+		{ "pids-limit", "pids", "limit", false, NULL },
+	};
+	const char *resources = NULL;
+	const struct opt opts[] = {
+		{ "memory", 'm', OPT_STRING, &flags[0].value },
+		{ "memory-swap", 0, OPT_STRING, &flags[1].value },
+		{ "memory-reservation", 0, OPT_STRING, &flags[2].value },
+		{ "cpu-share", 0, OPT_STRING, &flags[3].value },
+		{ "cpu-quota", 0, OPT_STRING, &flags[4].value },
+		{ "cpu-period", 0, OPT_STRING, &flags[5].value },
+		{ "cpuset-cpus", 0, OPT_STRING, &flags[6].value },
+		{ "cpuset-mems", 0, OPT_STRING, &flags[7].value },
+		{ "pids-limit", 0, OPT_STRING, &flags[8].value },
+		{ "resources", 'r', OPT_STRING, &resources },
+		{ NULL, 0, 0, NULL },
+	};
+	int r = parse_or_fail(argc, argv, &i, opts, "update");
+	if (r || (r = positional(argc, i, 1, 1, "update",
+				 "[--memory N] [--memory-swap N] [--cpu-quota N] ... [-r FILE] CONTAINER-ID")))
+		return r;
+	_cleanup_free_ char *json = NULL;
+	struct berth_error *err = NULL;
+	if (resources) {
+		/* -r FILE (or - for standard input): a linux.resources object, as runc takes it */
+		_cleanup_fclose_ FILE *f = strcmp(resources, "-") == 0 ? NULL : fopen(resources, "re");
+		FILE *in = strcmp(resources, "-") == 0 ? stdin : f;
+		if (!in) {
+			berth_error_setsys(&err, errno, "update: --resources %s", resources);
+			return fail(err, -EIO);
+		}
+		size_t cap = 0;
+		if (getdelim(&json, &cap, '\0', in) < 0) {
+			berth_error_setsys(&err, errno ? errno : EINVAL, "update: read %s", resources);
+			return fail(err, -EIO);
+		}
+	} else if ((r = update_json(flags, ARRAY_SIZE(flags), &json)) != 0) {
+		return r < 0 ? fail(NULL, -ENOMEM) : r;
+	}
+	r = runtime_container_update(g.root, argv[i], json, &err);
+	return r < 0 ? fail(err, r) : 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -422,6 +559,9 @@ static void usage(FILE *f)
 		"  list      list containers (--format table|json, --quiet)\n"
 		"  ps        list a container's processes (--format table|json)\n"
 		"  exec      run a new process in a running container\n"
+		"  pause     freeze every process of a container (cgroup.freeze)\n"
+		"  resume    thaw a paused container\n"
+		"  update    change a running container's cgroup limits\n"
 		"  spec      write a default config.json\n"
 		"  features  print the runtime-spec features document\n\n"
 		"global options:\n"
@@ -530,10 +670,12 @@ int main(int argc, char **argv)
 	for (size_t k = 0; k < ARRAY_SIZE(commands); k++)
 		if (strcmp(cmd, commands[k].name) == 0)
 			return commands[k].fn(argc, argv, i);
-	if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0 || strcmp(cmd, "update") == 0 ||
-	    strcmp(cmd, "events") == 0)
-		return fail_msg("%s: needs cgroup v2 controllers, which berth-runtime does not support yet",
-				cmd);
+	if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)
+		return cmd_pause_resume(argc, argv, i, cmd[0] == 'p');
+	if (strcmp(cmd, "update") == 0)
+		return cmd_update(argc, argv, i);
+	if (strcmp(cmd, "events") == 0)
+		return fail_msg("%s: not supported yet", cmd);
 	if (strcmp(cmd, "checkpoint") == 0 || strcmp(cmd, "restore") == 0)
 		return fail_msg("%s: checkpoint and restore are not supported", cmd);
 	return fail_msg("unknown command \"%s\" (see " PROG " --help)", cmd);

@@ -6,7 +6,8 @@ set -eu
 what=${1:-build}
 build="meson ninja-build pkg-config gcc libc6-dev libyajl-dev libcap-dev libseccomp-dev libcmocka-dev
        busybox-static python3 util-linux"
-test="$build python3-pytest crun hyperfine man-db groff-base clang-14 libclang-rt-14-dev"
+test="$build python3-pytest crun hyperfine man-db groff-base clang-14 libclang-rt-14-dev
+      qemu-system-x86 cpio xz-utils"
 case $what in
 build) pkgs=$build ;;
 test) pkgs=$test ;;

@@ -682,8 +682,6 @@ static const struct {
 	  "\"scheduler\":{}" },
 	{ 'P', "process.execCPUAffinity", "\"execCPUAffinity\":{\"initial\":\"0\"}",
 	  "\"execCPUAffinity\":{}" },
-	{ 'L', "linux.resources", "\"resources\":{\"memory\":{\"limit\":1048576}}",
-	  "\"resources\":{\"devices\":[],\"memory\":{}}" },
 	{ 'L', "linux.mountLabel", "\"mountLabel\":\"system_u:object_r:container_file_t:s0\"",
 	  "\"mountLabel\":null" },
 	{ 'L', "linux.intelRdt", "\"intelRdt\":{\"closID\":\"c\"}", "\"intelRdt\":{}" },

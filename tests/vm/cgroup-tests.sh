@@ -1,0 +1,134 @@
+#!/bin/bash
+# Real cgroup v2 limits, run inside the test guest: tests/vm/run bash tests/vm/cgroup-tests.sh
+# (meson's "vm" suite does that). Needs BERTH_RUNTIME and BERTH_FIXTURES. Prints one line per
+# check and ends with "N passed, N failed"; exits non-zero when a check failed.
+# Spawning a program costs ~50 ms in the emulated guest: checks are few commands each.
+set -u
+rt=${BERTH_RUNTIME:?} fixtures=${BERTH_FIXTURES:?}
+state=/run/berth-vm-tests
+cg=/sys/fs/cgroup/berth
+work=$(mktemp -d /tmp/cgtests.XXXXXX)
+passed=0 failed=0
+
+ok() { echo "ok - $1"; passed=$((passed + 1)); }
+bad() { echo "not ok - $1: $2"; failed=$((failed + 1)); }
+expect_eq() { # NAME GOT WANT
+	if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "got '$2', want '$3'"; fi
+}
+R() { "$rt" --root "$state" "$@"; }
+
+# bundle NAME RESOURCES-JSON ARGS...: a bundle whose process runs ARGS with linux.resources
+bundle() {
+	local dir=$work/$1 res=$2
+	shift 2
+	"$fixtures/make-bundle.sh" "$dir" >/dev/null
+	python3 - "$dir/config.json" "$res" "$@" <<'EOF'
+import json, sys
+path, res, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+c = json.load(open(path))
+c["linux"]["resources"] = json.loads(res)
+c["process"]["args"] = args
+json.dump(c, open(path, "w"))
+EOF
+	echo "$dir"
+}
+
+wait_status() { # ID STATUS
+	for _ in $(seq 100); do
+		R state "$1" 2>/dev/null | grep -q "\"status\": \"$2\"" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+gone() { [ ! -e "$cg/$1" ]; }
+
+# --- memory: OOM kill ---
+# the init itself fills tmpfs (charged to the cgroup): the OOM killer must pick it
+b=$(bundle oom '{"memory":{"limit":33554432}}' /bin/dd if=/dev/zero of=/dev/shm/fill bs=1M count=60)
+R create -b "$b" oom >/dev/null 2>&1 && R start oom
+expect_eq "memory.max is the limit" "$(cat $cg/oom/memory.max)" 33554432
+wait_status oom stopped || bad "oom: container stopped" "still $(R state oom | grep status)"
+kills=$(awk '/^oom_kill /{print $2}' $cg/oom/memory.events 2>/dev/null)
+if [ "${kills:-0}" -ge 1 ]; then ok "a 32 MiB container filling 60 MiB is OOM-killed"; else bad "oom kill" "memory.events: $(cat $cg/oom/memory.events 2>&1)"; fi
+R delete oom && gone oom && ok "delete removes the OOM-killed container's cgroup" || bad "oom delete" "cgroup left"
+
+# --- pids: a fork bomb held at 16 ---
+# the init only sleeps; the fork loop comes through exec (a shell whose fork fails exits, and
+# its children stay, reparented to the init)
+b=$(bundle pids '{"pids":{"limit":16}}' /bin/sleep 100)
+R run -d -b "$b" pids >/dev/null 2>&1
+R exec pids /bin/sh -c 'i=0; while [ $i -lt 40 ]; do sleep 100 & i=$((i+1)); done' >/dev/null 2>&1
+sleep 1
+cur=$(cat $cg/pids/pids.current)
+if [ "$cur" -le 16 ] && [ "$cur" -ge 10 ]; then ok "pids.max 16 holds a fork loop ($cur running)"; else bad "pids.max" "pids.current $cur"; fi
+expect_eq "pids.events counts the refusals" "$(awk '/^max /{print ($2 > 0)}' $cg/pids/pids.events)" 1
+R delete --force pids && gone pids && ok "delete --force after a fork bomb leaves no cgroup" || bad "pids delete" "$(ls $cg 2>&1)"
+
+# --- cpu: 0.2 CPU keeps a busy loop near 20% ---
+b=$(bundle cpu '{"cpu":{"quota":20000,"period":100000,"shares":1024}}' /bin/sh -c 'while :; do :; done')
+R run -d -b "$b" cpu >/dev/null 2>&1
+expect_eq "cpu.max from quota/period" "$(cat $cg/cpu/cpu.max)" "20000 100000"
+expect_eq "cpu.weight from shares 1024 (runc's conversion)" "$(cat $cg/cpu/cpu.weight)" 39
+u0=$(awk '/^usage_usec/{print $2}' $cg/cpu/cpu.stat)
+sleep 3
+u1=$(awk '/^usage_usec/{print $2}' $cg/cpu/cpu.stat)
+used=$(((u1 - u0) / 1000)) # ms of CPU over ~3 s
+if [ "$used" -gt 150 ] && [ "$used" -lt 1200 ]; then ok "a busy loop at cpu.max 0.2 used ${used} ms of 3 s"; else bad "cpu.max" "used ${used} ms of 3 s"; fi
+throttled=$(awk '/^nr_throttled/{print $2}' $cg/cpu/cpu.stat)
+[ "$throttled" -gt 0 ] && ok "cpu.stat counts throttling ($throttled)" || bad "throttling" "nr_throttled $throttled"
+R delete --force cpu
+
+# --- pause and resume ---
+b=$(bundle pause '{}' /bin/sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.05; done')
+R run -d -b "$b" pause >/dev/null 2>&1
+sleep 1
+R pause pause
+expect_eq "state says paused" "$(R state pause | grep -o '"status": "[a-z]*"')" '"status": "paused"'
+c0=$(cat "$b/rootfs/tmp/count")
+sleep 1
+expect_eq "a paused process does not advance" "$(cat "$b/rootfs/tmp/count")" "$c0"
+R resume pause
+sleep 1
+c2=$(cat "$b/rootfs/tmp/count")
+[ "$c2" -gt "$c0" ] && ok "resume continues it ($c0 -> $c2)" || bad "resume" "$c0 -> $c2"
+R delete --force pause
+
+# --- update, live ---
+b=$(bundle upd '{"memory":{"limit":104857600}}' /bin/sleep 100)
+R run -d -b "$b" upd >/dev/null 2>&1
+R update --memory 50M upd
+expect_eq "update --memory changes memory.max live" "$(cat $cg/upd/memory.max)" 52428800
+R update --memory 64M --memory-swap 96M --pids-limit 7 upd
+expect_eq "update --memory-swap sets swap beyond memory" "$(cat $cg/upd/memory.swap.max)" 33554432
+expect_eq "update --pids-limit" "$(cat $cg/upd/pids.max)" 7
+echo '{"unified":{"memory.high":"41943040"},"cpu":{"cpus":"0"}}' >"$work/res.json"
+R update -r "$work/res.json" upd
+expect_eq "update -r with unified" "$(cat $cg/upd/memory.high)" 41943040
+expect_eq "update -r with cpuset" "$(cat $cg/upd/cpuset.cpus)" 0
+err=$(R update --memory-swap 10M upd 2>&1)
+case $err in *linux.resources.memory.swap*) ok "a swap limit without a memory limit is refused" ;; *) bad "swap refusal" "$err" ;; esac
+R delete --force upd
+gone upd && ok "delete leaves no cgroup" || bad "upd delete" "cgroup left"
+
+# --- kill --all reaches the whole tree through cgroup.kill ---
+b=$(bundle tree '{}' /bin/sh -c 'sh -c "sleep 100 & sleep 100" & sleep 100')
+R run -d -b "$b" tree >/dev/null 2>&1
+sleep 1
+n=$(wc -l <$cg/tree/cgroup.procs)
+R kill --all tree KILL
+sleep 0.5
+expect_eq "kill --all KILL ends all $n processes" "$(wc -l <$cg/tree/cgroup.procs)" 0
+R delete tree && gone tree && ok "and delete removes the cgroup" || bad "tree delete" "left"
+
+# --- bad input: a controller file that is not one ---
+b=$(bundle badu '{"unified":{"../cgroup.procs":"1"}}' /bin/true)
+err=$(R run -b "$b" badu 2>&1)
+case $err in *linux.resources.unified*) ok "unified refuses a path" ;; *) bad "unified path" "$err" ;; esac
+gone badu && ok "and leaves no cgroup" || bad "badu" "cgroup left"
+
+left=$(R list -q)
+[ -z "$left" ] && ok "no container is left" || bad "leftovers" "$left"
+rm -rf "$work"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
