@@ -7,7 +7,7 @@ set -u
 rt=${BERTH_RUNTIME:?} fixtures=${BERTH_FIXTURES:?}
 state=/run/berth-vm-tests
 cg=/sys/fs/cgroup/berth
-work=$(mktemp -d /tmp/cgtests.XXXXXX)
+work=$(mktemp -d /run/cgtests.XXXXXX) # the guest's own tmpfs
 passed=0 failed=0
 
 ok() { echo "ok - $1"; passed=$((passed + 1)); }
