@@ -114,6 +114,55 @@ int cgroup_open(const char *path, struct cgroup **ret, struct berth_error **err)
 	return cgroup_new(path, false, ret, err);
 }
 
+/* "a-b-c.slice" → "/a.slice/a-b.slice/a-b-c.slice"; "-.slice" (the root slice) → "". */
+static int expand_slice(const char *slice, const char *spec, char **ret, struct berth_error **err)
+{
+	size_t len = strlen(slice);
+	if (len < 6 || strcmp(slice + len - 6, ".slice") != 0 || strchr(slice, '/'))
+		return berth_error_set(err, EINVAL, "cgroupsPath %s: \"%s\" is not a slice name", spec,
+				       slice);
+	if (strcmp(slice, "-.slice") == 0)
+		return (*ret = strdup("")) ? 0 : -ENOMEM;
+	size_t base = len - 6;
+	if (slice[0] == '-' || slice[base - 1] == '-' || strstr(slice, "--"))
+		return berth_error_set(err, EINVAL, "cgroupsPath %s: \"%s\" is not a valid slice name",
+				       spec, slice);
+	_cleanup_free_ char *out = malloc(len * len + 16);
+	if (!out)
+		return -ENOMEM;
+	size_t n = 0;
+	for (size_t i = 0; i <= base; i++)
+		if (i == base || slice[i] == '-')
+			n += (size_t)sprintf(out + n, "/%.*s.slice", (int)i, slice);
+	*ret = TAKE_PTR(out);
+	return 0;
+}
+
+int cgroup_path_from_systemd(const char *spec, char **ret, struct berth_error **err)
+{
+	const char *c1 = strchr(spec, ':');
+	const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+	if (!c2 || strchr(c2 + 1, ':'))
+		return berth_error_set(err, EINVAL, "cgroupsPath %s: expects slice:prefix:name", spec);
+	_cleanup_free_ char *slice = strndup(spec, (size_t)(c1 - spec));
+	_cleanup_free_ char *prefix = strndup(c1 + 1, (size_t)(c2 - c1 - 1));
+	const char *name = c2 + 1;
+	if (!slice || !prefix)
+		return -ENOMEM;
+	if (!*name || strchr(name, '/') || strchr(prefix, '/'))
+		return berth_error_set(err, EINVAL, "cgroupsPath %s: prefix and name must be names",
+				       spec);
+	_cleanup_free_ char *dir = NULL;
+	int r = expand_slice(*slice ? slice : "system.slice", spec, &dir, err);
+	if (r < 0)
+		return r;
+	size_t nl = strlen(name);
+	bool is_slice = nl > 6 && strcmp(name + nl - 6, ".slice") == 0;
+	int n = is_slice ? asprintf(ret, "%s/%s", dir, name)
+			 : asprintf(ret, "%s/%s%s%s.scope", dir, prefix, *prefix ? "-" : "", name);
+	return n < 0 ? -ENOMEM : 0;
+}
+
 int cgroup_fd(const struct cgroup *cg)
 {
 	return cg->fd;

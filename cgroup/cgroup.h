@@ -24,6 +24,10 @@ BERTH_EXPORT int cgroup_mountpoint(char **ret, struct berth_error **err);
 /* path: absolute, relative to the hierarchy's root, e.g. "/berth/ID". No "..", no empty parts. */
 BERTH_EXPORT int cgroup_create(const char *path, struct cgroup **ret, struct berth_error **err);
 BERTH_EXPORT int cgroup_open(const char *path, struct cgroup **ret, struct berth_error **err);
+/* The cgroupfs path of a systemd-style cgroupsPath "slice:prefix:name", as systemd would lay it
+ * out (kubelet's systemd driver writes these), without asking systemd: "a-b.slice:cri:ID" is
+ * "/a.slice/a-b.slice/cri-ID.scope"; an empty slice is system.slice. */
+BERTH_EXPORT int cgroup_path_from_systemd(const char *spec, char **ret, struct berth_error **err);
 BERTH_EXPORT int cgroup_fd(const struct cgroup *cg);
 BERTH_EXPORT const char *cgroup_path(const struct cgroup *cg);
 /* The pids in the cgroup (not its children), in the order the kernel lists them. */

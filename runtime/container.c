@@ -317,11 +317,15 @@ static int prepare_cgroup(struct create_ctx *c, struct berth_error **err)
 	}
 	_cleanup_free_ char *path = NULL;
 	if (!want) {
-		if (asprintf(&path, "/berth/%s", c->o->id) < 0)
+		if (c->o->systemd_cgroup ? asprintf(&path, "/system.slice/berth-%s.scope", c->o->id) < 0
+					 : asprintf(&path, "/berth/%s", c->o->id) < 0)
 			return -ENOMEM;
 	} else if (strchr(want, ':')) {
-		return berth_error_set(err, ENOTSUP,
-				       "linux.cgroupsPath: %s: the systemd slice:prefix:name form is not supported yet",
+		if (cgroup_path_from_systemd(want, &path, err) < 0)
+			return berth_error_wrap(err, "linux.cgroupsPath");
+	} else if (c->o->systemd_cgroup) {
+		return berth_error_set(err, EINVAL,
+				       "linux.cgroupsPath: %s: --systemd-cgroup expects slice:prefix:name",
 				       want);
 	} else if (want[0] != '/') {
 		if (asprintf(&path, "/%s", want) < 0)

@@ -31,6 +31,7 @@ struct runtime_create_options {
 	unsigned preserve_fds;      /* fds 3..3+N-1 are passed to the container */
 	bool no_pivot;              /* MS_MOVE + chroot instead of pivot_root (rootfs on ramfs) */
 	bool detach;                /* run: return once the container runs */
+	bool systemd_cgroup;        /* cgroupsPath is "slice:prefix:name" (laid out without D-Bus) */
 };
 
 /* A container's state, as runc reports it. */

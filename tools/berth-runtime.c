@@ -129,6 +129,7 @@ static int cmd_create_or_run(int argc, char **argv, int i, bool run)
 	struct runtime_create_options o = {
 		.state_root = g.root, .id = argv[i], .bundle = a.bundle, .pid_file = a.pid_file,
 		.console_socket = a.console_socket, .no_pivot = a.no_pivot, .detach = a.detach,
+		.systemd_cgroup = g.systemd_cgroup,
 	};
 	if ((r = parse_uint_opt(a.preserve_fds, "preserve-fds", &o.preserve_fds)))
 		return r;
@@ -601,8 +602,6 @@ static int setup_logging(void)
 
 static int refuse_unsupported_globals(void)
 {
-	if (g.systemd_cgroup)
-		return fail_msg("%s: the systemd cgroup driver is not supported yet", "--systemd-cgroup");
 	if (g.rootless && strcmp(g.rootless, "false") != 0 && strcmp(g.rootless, "auto") != 0)
 		return fail_msg("--rootless %s: rootless containers are not supported yet", g.rootless);
 	if (g.criu)

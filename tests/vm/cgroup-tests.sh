@@ -121,6 +121,15 @@ sleep 0.5
 expect_eq "kill --all KILL ends all $n processes" "$(wc -l <$cg/tree/cgroup.procs)" 0
 R delete tree && gone tree && ok "and delete removes the cgroup" || bad "tree delete" "left"
 
+# --- the systemd cgroupsPath form lands where kubelet expects ---
+b=$(bundle sysd '{"pids":{"limit":20}}' /bin/sleep 100)
+sed -i 's|"linux": {|"linux": {"cgroupsPath": "kubepods-burstable-pod1234.slice:cri-berth:sysd", |' "$b/config.json"
+R --systemd-cgroup run -d -b "$b" sysd >/dev/null 2>&1
+scope=/sys/fs/cgroup/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice/cri-berth-sysd.scope
+expect_eq "slice:prefix:name becomes kubelet's scope path" "$(cat $scope/pids.max 2>&1)" 20
+R delete --force sysd
+[ ! -e $scope ] && ok "and delete removes the scope" || bad "sysd delete" "$scope left"
+
 # --- bad input: a controller file that is not one ---
 b=$(bundle badu '{"unified":{"../cgroup.procs":"1"}}' /bin/true)
 err=$(R run -b "$b" badu 2>&1)
