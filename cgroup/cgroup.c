@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <time.h>
@@ -353,6 +354,94 @@ int cgroup_freeze(const struct cgroup *cg, bool frozen, struct berth_error **err
 	}
 	return berth_error_set(err, ETIMEDOUT, "%s cgroup %s: not done after 5 s",
 			       frozen ? "freeze" : "thaw", cg->path);
+}
+
+/* ---- stats ---- */
+
+/* "key value" lines: the value of key, or false when it is not there. */
+static bool keyed_value(const char *text, const char *key, uint64_t *ret)
+{
+	size_t kl = strlen(key);
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (strncmp(p, key, kl) == 0 && p[kl] == ' ') {
+			*ret = strtoull(p + kl + 1, NULL, 10);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* A single-value file; "max" reads as UINT64_MAX. */
+static bool single_value(const struct cgroup *cg, const char *file, uint64_t *ret)
+{
+	_cleanup_free_ char *text = NULL;
+	if (read_file_at(cg->fd, file, &text, NULL, NULL) < 0)
+		return false;
+	*ret = strncmp(text, "max", 3) == 0 ? UINT64_MAX : strtoull(text, NULL, 10);
+	return true;
+}
+
+int cgroup_stats_read(const struct cgroup *cg, struct cgroup_stats *ret, struct berth_error **err)
+{
+	struct cgroup_stats st = { 0 };
+	_cleanup_free_ char *cpu = NULL, *events = NULL;
+	if (read_file_at(cg->fd, "cpu.stat", &cpu, NULL, NULL) == 0) {
+		/* usage is always there (core); throttling only with the cpu controller */
+		keyed_value(cpu, "usage_usec", &st.cpu_usage_usec);
+		keyed_value(cpu, "user_usec", &st.cpu_user_usec);
+		keyed_value(cpu, "system_usec", &st.cpu_system_usec);
+		keyed_value(cpu, "nr_periods", &st.cpu_nr_periods);
+		keyed_value(cpu, "nr_throttled", &st.cpu_nr_throttled);
+		keyed_value(cpu, "throttled_usec", &st.cpu_throttled_usec);
+		st.has_cpu = true;
+	}
+	if (single_value(cg, "memory.current", &st.memory_current)) {
+		st.has_memory = true;
+		single_value(cg, "memory.max", &st.memory_max);
+		single_value(cg, "memory.swap.current", &st.memory_swap_current);
+		if (read_file_at(cg->fd, "memory.events", &events, NULL, NULL) == 0) {
+			keyed_value(events, "oom", &st.memory_oom);
+			keyed_value(events, "oom_kill", &st.memory_oom_kill);
+		}
+		(void)read_file_at(cg->fd, "memory.stat", &st.memory_stat, NULL, NULL);
+	}
+	if (single_value(cg, "pids.current", &st.pids_current)) {
+		st.has_pids = true;
+		single_value(cg, "pids.max", &st.pids_max);
+	}
+	(void)read_file_at(cg->fd, "io.stat", &st.io_stat, NULL, NULL); /* absent without io */
+	if (!st.has_cpu)
+		return berth_error_set(err, EIO, "cgroup %s: cpu.stat cannot be read", cg->path);
+	*ret = st;
+	return 0;
+}
+
+void cgroup_stats_clear(struct cgroup_stats *st)
+{
+	free(st->memory_stat);
+	free(st->io_stat);
+	*st = (struct cgroup_stats){ 0 };
+}
+
+uint64_t cgroup_oom_kills(const struct cgroup *cg)
+{
+	_cleanup_free_ char *events = NULL;
+	uint64_t n = 0;
+	if (read_file_at(cg->fd, "memory.events", &events, NULL, NULL) == 0)
+		keyed_value(events, "oom_kill", &n);
+	return n;
+}
+
+int cgroup_watch_memory_events(const struct cgroup *cg, struct berth_error **err)
+{
+	_cleanup_close_ int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (fd < 0)
+		return berth_error_setsys(err, errno, "inotify_init1");
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/memory.events", cg->fd);
+	if (inotify_add_watch(fd, path, IN_MODIFY) < 0)
+		return berth_error_setsys(err, errno, "watch %s/memory.events", cg->path);
+	return TAKE_FD(fd);
 }
 
 struct cgroup *cgroup_free(struct cgroup *cg)

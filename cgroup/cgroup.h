@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct cgroup;
@@ -62,6 +63,29 @@ BERTH_EXPORT struct cgroup_settings *cgroup_settings_free(struct cgroup_settings
 BERTH_EXPORT void cgroup_settings_freep(struct cgroup_settings **s);
 BERTH_EXPORT int cgroup_apply(const struct cgroup *cg, const struct cgroup_settings *s,
 			      struct berth_error **err);
+
+/* Counters of a cgroup, from its controller files; a controller that is not enabled leaves its
+ * fields at 0 and its has_ flag false. */
+struct cgroup_stats {
+	bool has_cpu;
+	uint64_t cpu_usage_usec, cpu_user_usec, cpu_system_usec;
+	uint64_t cpu_nr_periods, cpu_nr_throttled, cpu_throttled_usec;
+	bool has_memory;
+	uint64_t memory_current, memory_max; /* max: UINT64_MAX when "max" */
+	uint64_t memory_swap_current;
+	uint64_t memory_oom, memory_oom_kill; /* from memory.events */
+	char *memory_stat;                    /* memory.stat as the kernel wrote it */
+	bool has_pids;
+	uint64_t pids_current, pids_max; /* max: UINT64_MAX when "max" */
+	char *io_stat;                   /* io.stat as the kernel wrote it, or NULL */
+};
+BERTH_EXPORT int cgroup_stats_read(const struct cgroup *cg, struct cgroup_stats *ret,
+				   struct berth_error **err);
+BERTH_EXPORT void cgroup_stats_clear(struct cgroup_stats *st);
+/* The number of OOM kills so far (memory.events oom_kill), 0 without a memory controller. */
+BERTH_EXPORT uint64_t cgroup_oom_kills(const struct cgroup *cg);
+/* An inotify fd that becomes readable when memory.events changes (an OOM, a limit hit). */
+BERTH_EXPORT int cgroup_watch_memory_events(const struct cgroup *cg, struct berth_error **err);
 
 BERTH_EXPORT struct cgroup *cgroup_free(struct cgroup *cg);
 BERTH_EXPORT void cgroup_freep(struct cgroup **cg);

@@ -14,6 +14,7 @@
 #define BERTH_RUNTIME_H
 
 #include "base/error.h"
+#include "cgroup/cgroup.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -89,6 +90,17 @@ BERTH_EXPORT int runtime_container_pause(const char *state_root, const char *id,
 /* Applies a runtime-spec linux.resources object (JSON text) to the container's cgroup. */
 BERTH_EXPORT int runtime_container_update(const char *state_root, const char *id,
 					  const char *resources_json, struct berth_error **err);
+/* The container's cgroup counters (the caller clears them with cgroup_stats_clear). */
+BERTH_EXPORT int runtime_container_stats(const char *state_root, const char *id,
+					 struct cgroup_stats *ret, struct berth_error **err);
+/* runc's stats event: {"type":"stats","id":…,"data":{"cpu":…,"memory":…,"pids":…}}. */
+BERTH_EXPORT int runtime_stats_to_json(const char *id, const struct cgroup_stats *st, char **ret);
+/* Calls cb with each event's JSON: stats once (once), or stats every interval_ms and an "oom"
+ * event for every OOM kill, until the container stops or cb returns < 0. */
+typedef int (*runtime_event_cb)(const char *json, void *userdata);
+BERTH_EXPORT int runtime_container_events(const char *state_root, const char *id, bool once,
+					  int interval_ms, runtime_event_cb cb, void *userdata,
+					  struct berth_error **err);
 /* Runs a new process in a created or running container. Foreground: *ret_status as for run. */
 BERTH_EXPORT int runtime_container_exec(const struct runtime_exec_options *o, int *ret_status,
 					struct berth_error **err);

@@ -545,6 +545,34 @@ static int cmd_update(int argc, char **argv, int i)
 	return r < 0 ? fail(err, r) : 0;
 }
 
+static int print_event_cb(const char *json, void *userdata)
+{
+	(void)userdata;
+	/* one line per event, flushed: events is read as a stream */
+	return printf("%s\n", json) < 0 || fflush(stdout) != 0 ? -EIO : 0;
+}
+
+static int cmd_events(int argc, char **argv, int i)
+{
+	bool stats = false;
+	const char *interval = "5s";
+	const struct opt opts[] = { { "stats", 0, OPT_FLAG, &stats },
+				    { "interval", 0, OPT_STRING, &interval },
+				    { NULL, 0, 0, NULL } };
+	int r = parse_or_fail(argc, argv, &i, opts, "events");
+	if (r || (r = positional(argc, i, 1, 1, "events", "[--stats] [--interval 5s] CONTAINER-ID")))
+		return r;
+	/* 5s, 500ms, or plain seconds */
+	char *end;
+	double v = strtod(interval, &end);
+	double ms = strcmp(end, "ms") == 0 ? v : (strcmp(end, "s") == 0 || !*end) ? v * 1000 : -1;
+	if (end == interval || ms < 1 || ms > 86400000)
+		return fail_msg("events: --interval %s: expects a duration like 5s or 500ms", interval);
+	struct berth_error *err = NULL;
+	r = runtime_container_events(g.root, argv[i], stats, (int)ms, print_event_cb, NULL, &err);
+	return r < 0 ? fail(err, r) : 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -563,6 +591,7 @@ static void usage(FILE *f)
 		"  pause     freeze every process of a container (cgroup.freeze)\n"
 		"  resume    thaw a paused container\n"
 		"  update    change a running container's cgroup limits\n"
+		"  events    a container's stats (--stats: once) and OOM events\n"
 		"  spec      write a default config.json\n"
 		"  features  print the runtime-spec features document\n\n"
 		"global options:\n"
@@ -674,7 +703,7 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "update") == 0)
 		return cmd_update(argc, argv, i);
 	if (strcmp(cmd, "events") == 0)
-		return fail_msg("%s: not supported yet", cmd);
+		return cmd_events(argc, argv, i);
 	if (strcmp(cmd, "checkpoint") == 0 || strcmp(cmd, "restore") == 0)
 		return fail_msg("%s: checkpoint and restore are not supported", cmd);
 	return fail_msg("unknown command \"%s\" (see " PROG " --help)", cmd);

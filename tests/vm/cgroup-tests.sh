@@ -121,6 +121,23 @@ sleep 0.5
 expect_eq "kill --all KILL ends all $n processes" "$(wc -l <$cg/tree/cgroup.procs)" 0
 R delete tree && gone tree && ok "and delete removes the cgroup" || bad "tree delete" "left"
 
+# --- events: stats, and an oom event when a process is OOM-killed ---
+b=$(bundle ev '{"memory":{"limit":33554432},"pids":{"limit":50}}' /bin/sleep 100)
+R run -d -b "$b" ev >/dev/null 2>&1
+stats=$(R events --stats ev)
+case $stats in *'"type":"stats"'*'"memory":{"usage":{"usage":'*'"limit":33554432}'*'"pids":{"current":1,"limit":50}'*)
+	ok "events --stats reports memory and pids" ;;
+*) bad "events --stats" "$stats" ;;
+esac
+R events --interval 60s ev >"$work/events" 2>&1 &
+evpid=$!
+sleep 1
+R exec ev /bin/dd if=/dev/zero of=/dev/shm/fill bs=1M count=60 >/dev/null 2>&1
+sleep 1
+grep -q '{"type":"oom","id":"ev"}' "$work/events" && ok "events reports the OOM kill" || bad "oom event" "$(cat "$work/events")"
+R delete --force ev
+wait $evpid && ok "events ends when the container stops" || bad "events end" "status $?"
+
 # --- the systemd cgroupsPath form lands where kubelet expects ---
 b=$(bundle sysd '{"pids":{"limit":20}}' /bin/sleep 100)
 sed -i 's|"linux": {|"linux": {"cgroupsPath": "kubepods-burstable-pod1234.slice:cri-berth:sysd", |' "$b/config.json"
