@@ -1,6 +1,7 @@
 #include "cgroup/cgroup.h"
 #include "base/cleanup.h"
 #include "base/fileutil.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -298,28 +299,52 @@ static int enable_controller(const struct cgroup *cg, const char *ctrl, const ch
 	return 0;
 }
 
-int cgroup_apply(const struct cgroup *cg, const struct cgroup_settings *s,
+static void controller_of(const char *file, char ctrl[static 32])
+{
+	snprintf(ctrl, 32, "%.*s", (int)strcspn(file, "."), file);
+}
+
+static int apply(const struct cgroup *cg, const struct cgroup_settings *s, bool allow_missing,
 		 struct berth_error **err)
 {
-	char done[16][32];
-	size_t n_done = 0;
+	char done[16][32], missing[16][32];
+	size_t n_done = 0, n_missing = 0;
 	for (size_t i = 0; i < cgroup_settings_count(s); i++) {
-		const char *file = cgroup_settings_file(s, i);
 		char ctrl[32];
-		size_t len = strcspn(file, ".");
-		snprintf(ctrl, sizeof(ctrl), "%.*s", (int)len, file);
+		controller_of(cgroup_settings_file(s, i), ctrl);
 		bool seen = false;
 		for (size_t k = 0; k < n_done; k++)
 			seen |= strcmp(done[k], ctrl) == 0;
+		for (size_t k = 0; k < n_missing; k++)
+			seen |= strcmp(missing[k], ctrl) == 0;
 		if (seen)
 			continue;
-		int r = enable_controller(cg, ctrl, cgroup_settings_field(s, i), err);
-		if (r < 0)
+		struct berth_error *e = NULL;
+		int r = enable_controller(cg, ctrl, cgroup_settings_field(s, i), &e);
+		if (r == -ENOTSUP && allow_missing && n_missing < 16) {
+			log_warn("%s; its limits are NOT applied (allowed by the operator)", e->msg);
+			berth_error_free(e);
+			snprintf(missing[n_missing++], sizeof(missing[0]), "%s", ctrl);
+			continue;
+		}
+		if (r < 0) {
+			if (err && !*err)
+				*err = e;
+			else
+				berth_error_free(e);
 			return r;
+		}
 		if (n_done < 16)
 			snprintf(done[n_done++], sizeof(done[0]), "%s", ctrl);
 	}
 	for (size_t i = 0; i < cgroup_settings_count(s); i++) {
+		char ctrl[32];
+		bool skip = false;
+		controller_of(cgroup_settings_file(s, i), ctrl);
+		for (size_t k = 0; k < n_missing; k++)
+			skip |= strcmp(missing[k], ctrl) == 0;
+		if (skip)
+			continue;
 		int r = write_file_at(cg->fd, cgroup_settings_file(s, i), cgroup_settings_value(s, i),
 				      err);
 		if (r < 0)
@@ -327,6 +352,18 @@ int cgroup_apply(const struct cgroup *cg, const struct cgroup_settings *s,
 						cgroup_settings_file(s, i), cgroup_settings_value(s, i));
 	}
 	return 0;
+}
+
+int cgroup_apply(const struct cgroup *cg, const struct cgroup_settings *s,
+		 struct berth_error **err)
+{
+	return apply(cg, s, false, err);
+}
+
+int cgroup_apply_allow_missing(const struct cgroup *cg, const struct cgroup_settings *s,
+			       struct berth_error **err)
+{
+	return apply(cg, s, true, err);
 }
 
 static bool events_say(const struct cgroup *cg, const char *what)

@@ -63,6 +63,11 @@ BERTH_EXPORT struct cgroup_settings *cgroup_settings_free(struct cgroup_settings
 BERTH_EXPORT void cgroup_settings_freep(struct cgroup_settings **s);
 BERTH_EXPORT int cgroup_apply(const struct cgroup *cg, const struct cgroup_settings *s,
 			      struct berth_error **err);
+/* The same, but a controller the hierarchy does not offer is skipped with a warning that names
+ * the limits left unapplied: for operators who explicitly accept that. */
+BERTH_EXPORT int cgroup_apply_allow_missing(const struct cgroup *cg,
+					    const struct cgroup_settings *s,
+					    struct berth_error **err);
 
 /* Counters of a cgroup, from its controller files; a controller that is not enabled leaves its
  * fields at 0 and its has_ flag false. */

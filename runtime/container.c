@@ -336,7 +336,11 @@ static int prepare_cgroup(struct create_ctx *c, struct berth_error **err)
 	int r = cgroup_create(path, &c->cg, err);
 	if (r < 0)
 		return berth_error_wrap(err, "linux.cgroupsPath");
-	return limits ? cgroup_apply(c->cg, c->cfg->resources, err) : 0;
+	if (!limits)
+		return 0;
+	return c->o->allow_missing_controllers
+		       ? cgroup_apply_allow_missing(c->cg, c->cfg->resources, err)
+		       : cgroup_apply(c->cg, c->cfg->resources, err);
 }
 
 /* The init has its mounts: run prestart and createRuntime here, in the runtime's namespaces. */

@@ -33,6 +33,7 @@ struct runtime_create_options {
 	bool no_pivot;              /* MS_MOVE + chroot instead of pivot_root (rootfs on ramfs) */
 	bool detach;                /* run: return once the container runs */
 	bool systemd_cgroup;        /* cgroupsPath is "slice:prefix:name" (laid out without D-Bus) */
+	bool allow_missing_controllers; /* a limit whose controller the host lacks: warn, not fail */
 };
 
 /* A container's state, as runc reports it. */

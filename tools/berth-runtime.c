@@ -24,6 +24,7 @@ struct global {
 	const char *log_format;
 	bool debug;
 	bool systemd_cgroup;
+	bool allow_missing_controllers;
 	const char *rootless;
 	const char *criu;
 };
@@ -130,6 +131,7 @@ static int cmd_create_or_run(int argc, char **argv, int i, bool run)
 		.state_root = g.root, .id = argv[i], .bundle = a.bundle, .pid_file = a.pid_file,
 		.console_socket = a.console_socket, .no_pivot = a.no_pivot, .detach = a.detach,
 		.systemd_cgroup = g.systemd_cgroup,
+		.allow_missing_controllers = g.allow_missing_controllers,
 	};
 	if ((r = parse_uint_opt(a.preserve_fds, "preserve-fds", &o.preserve_fds)))
 		return r;
@@ -599,6 +601,9 @@ static void usage(FILE *f)
 		"  --log FILE          also write errors (and debug lines) to FILE\n"
 		"  --log-format FMT    text or json (runc's JSON lines)\n"
 		"  --debug             log debug lines\n"
+		"  --systemd-cgroup    cgroupsPath is slice:prefix:name\n"
+		"  --allow-missing-controllers\n"
+		"                      run when the host lacks a controller a limit needs (warns)\n"
 		"  --version, -v       print the version\n"
 		"  --help, -h          print this help\n");
 }
@@ -661,6 +666,7 @@ int main(int argc, char **argv)
 		{ "log-format", 0, OPT_STRING, &g.log_format },
 		{ "debug", 0, OPT_FLAG, &g.debug },
 		{ "systemd-cgroup", 0, OPT_FLAG, &g.systemd_cgroup },
+		{ "allow-missing-controllers", 0, OPT_FLAG, &g.allow_missing_controllers },
 		{ "rootless", 0, OPT_STRING, &g.rootless },
 		{ "criu", 0, OPT_STRING, &g.criu },
 		{ "version", 'v', OPT_FLAG, &version },
