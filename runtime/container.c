@@ -15,7 +15,6 @@
 #include <limits.h>
 #include <linux/nsfs.h>
 #include <poll.h>
-#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -177,6 +176,25 @@ static void create_ctx_clear(struct create_ctx *c)
 	closep(&c->seccomp_listener_fd);
 	spawned_clear(&c->sp);
 	children_ns_restore(&c->saved_ns);
+}
+
+/* The name /etc/passwd gives uid (or the number): read directly, since NSS would tie a static
+ * berth-runtime to the host's glibc build. */
+static char *user_name(uid_t uid)
+{
+	_cleanup_fclose_ FILE *f = fopen("/etc/passwd", "re");
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	while (f && getline(&line, &cap, f) > 0) {
+		char *name = line, *colon = strchr(line, ':');
+		char *uid_field = colon ? strchr(colon + 1, ':') : NULL;
+		if (uid_field && strtoul(uid_field + 1, NULL, 10) == uid && uid_field[1] != ':') {
+			*colon = '\0';
+			return strdup(name);
+		}
+	}
+	char *num = NULL;
+	return asprintf(&num, "%u", uid) < 0 ? NULL : num;
 }
 
 static int node_to_json(const struct json *node, char **ret)
@@ -369,8 +387,7 @@ static int record_state(struct create_ctx *c, struct berth_error **err)
 			      !oci_config_namespace(c->cfg, CLONE_NEWPID)->path,
 	};
 	_cleanup_free_ char *created = NULL, *ann = NULL, *hooks = NULL;
-	struct passwd *pw = getpwuid(geteuid());
-	_cleanup_free_ char *owner = strdup(pw ? pw->pw_name : "");
+	_cleanup_free_ char *owner = user_name(geteuid());
 	if (format_rfc3339_now(&created) < 0 || !owner)
 		return -ENOMEM;
 	s.created = created;
