@@ -510,7 +510,7 @@ static int wait_gone(pid_t pid, uint64_t start)
 }
 
 /* Removes every trace of a container whose processes are to be killed (or already gone). */
-static int destroy(int root_fd, int dir_fd, const char *id, const struct stored_state *s,
+static int destroy(int root_fd, const char *id, const struct stored_state *s,
 		   struct berth_error **err)
 {
 	_cleanup_(cgroup_freep) struct cgroup *cg = NULL;
@@ -527,7 +527,6 @@ static int destroy(int root_fd, int dir_fd, const char *id, const struct stored_
 	}
 	if (cg && (r = cgroup_remove(cg, err)) < 0)
 		return r;
-	(void)dir_fd;
 	if ((r = remove_tree_at(root_fd, id)) < 0)
 		return berth_error_setsys(err, -r, "remove the state of %s", id);
 	if (s)
@@ -556,7 +555,7 @@ int runtime_container_delete(const char *state_root, const char *id, bool force,
 					       "cannot delete container %s that is %s (use --force)", id,
 					       status);
 	}
-	return destroy(root_fd, dir_fd, id, s, err);
+	return destroy(root_fd, id, s, err);
 }
 
 /* ---- start, state, kill, list, pids ---- */
@@ -869,7 +868,7 @@ int runtime_container_run(const struct runtime_create_options *o, int *ret_statu
 	if (status >= 0 && (r = state_dir_open(c.root_fd, o->id, true, &dir_fd, err)) == 0) {
 		_cleanup_(stored_state_freep) struct stored_state *s = NULL;
 		if ((r = state_load(dir_fd, o->id, &s, err)) == 0)
-			r = destroy(c.root_fd, dir_fd, o->id, s, err);
+			r = destroy(c.root_fd, o->id, s, err);
 	}
 	create_ctx_clear(&c);
 	if (status < 0)
