@@ -670,3 +670,38 @@ def test_exec_magic_link_cwd_is_refused(rt, bundle, cwd):
         expect_error(rt, result, "process.cwd")
     finally:
         rt.destroy(cid)
+
+
+def test_symlink_swapped_during_setup_cannot_move_a_mount_out(rt, bundle):
+    """CVE-2021-30465's shape: while containers are set up, /mnt in the rootfs keeps being
+    swapped (atomically, by rename) between symlinks to /a and /b. A runtime that resolved the
+    target from the host would mount on the host's /a/x or /b/x; berth resolves it to an fd in
+    the rootfs and mounts through that, so every container sees its tmpfs at /a/x or /b/x of
+    its own root, and nothing appears on the host."""
+    for d in ("a/x", "b/x"):
+        (bundle.rootfs / d).mkdir(parents=True)
+    mnt = bundle.rootfs / "mnt"
+    mnt.symlink_to("/a")
+    stop = threading.Event()
+
+    def swap():
+        target = "/b"
+        while not stop.is_set():
+            tmp = bundle.rootfs / ".mnt-next"
+            tmp.symlink_to(target)
+            os.rename(tmp, mnt)
+            target = "/a" if target == "/b" else "/b"
+
+    bundle.add_mount("/mnt/x", "tmpfs", "tmpfs", ["size=1m"])
+    bundle.set_args(["/bin/sh", "-c", "grep -c ' /a/x \\| /b/x ' /proc/self/mountinfo"])
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    try:
+        for _ in range(25):
+            result = rt("run", "--bundle", bundle.path, rt.new_id())
+            assert result.returncode == 0, describe(result)
+            assert result.stdout.strip() == "1", describe(result)  # its own mount, in view
+    finally:
+        stop.set()
+        swapper.join()
+    assert not Path("/a/x").exists() and not Path("/b/x").exists()
