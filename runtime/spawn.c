@@ -589,11 +589,17 @@ int spawn_wait_exec(int fd, struct berth_error **err)
 int children_ns_save(struct children_ns *s, struct berth_error **err)
 {
 	s->pid_fd = open("/proc/self/ns/pid_for_children", O_RDONLY | O_CLOEXEC);
+	int pid_errno = errno;
 	s->time_fd = open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC);
-	if (s->pid_fd < 0 || s->time_fd < 0) {
+	/* kernels before 5.6 have no time namespaces: nothing to save then */
+	if (s->time_fd < 0 && errno != ENOENT) {
 		int e = errno;
 		children_ns_restore(s);
-		return berth_error_setsys(err, e, "open /proc/self/ns/*_for_children");
+		return berth_error_setsys(err, e, "open /proc/self/ns/time_for_children");
+	}
+	if (s->pid_fd < 0) {
+		children_ns_restore(s);
+		return berth_error_setsys(err, pid_errno, "open /proc/self/ns/pid_for_children");
 	}
 	return 0;
 }
