@@ -149,6 +149,7 @@ struct create_ctx {
 	struct oci_config *cfg;
 	char *bundle;
 	char *rootfs;
+	char *annotations_json; /* the config's annotations, encoded once; NULL: none */
 	int root_fd;
 	int dir_fd;
 	bool dir_made;
@@ -161,11 +162,20 @@ struct create_ctx {
 	struct children_ns saved_ns;
 };
 
+static void create_ctx_init(struct create_ctx *c, const struct runtime_create_options *o)
+{
+	*c = (struct create_ctx){ .o = o, .root_fd = -1, .dir_fd = -1, .console_fd = -1,
+				  .listen_fd = -1, .seccomp_listener_fd = -1,
+				  .sp = { .pidfd = -1, .sync_fd = -1 }, .saved_ns = { -1, -1 } };
+	memset(c->join_fds, -1, sizeof(c->join_fds));
+}
+
 static void create_ctx_clear(struct create_ctx *c)
 {
 	oci_config_freep(&c->cfg);
 	free(c->bundle);
 	free(c->rootfs);
+	free(c->annotations_json);
 	closep(&c->root_fd);
 	closep(&c->dir_fd);
 	cgroup_freep(&c->cg);
@@ -211,11 +221,7 @@ static int node_to_json(const struct json *node, char **ret)
 
 static int hook_state(struct create_ctx *c, const char *status, char **ret)
 {
-	_cleanup_free_ char *ann = NULL;
-	int r = node_to_json(c->cfg->annotations, &ann);
-	if (r < 0)
-		return r;
-	return hooks_state_json(c->o->id, status, c->sp.pid, c->bundle, ann, ret);
+	return hooks_state_json(c->o->id, status, c->sp.pid, c->bundle, c->annotations_json, ret);
 }
 
 /* Undoes a create that failed half-way: the init, its cgroup, the state directory. */
@@ -244,7 +250,7 @@ static int resolve_paths(struct create_ctx *c, struct berth_error **err)
 	if (!(c->bundle = strdup(buf)))
 		return -ENOMEM;
 	int r = load_bundle_config(c->bundle, &c->cfg, err);
-	if (r < 0)
+	if (r < 0 || (r = node_to_json(c->cfg->annotations, &c->annotations_json)) < 0)
 		return r;
 	_cleanup_free_ char *root = NULL;
 	if (c->cfg->root_path[0] == '/')
@@ -386,15 +392,15 @@ static int record_state(struct create_ctx *c, struct berth_error **err)
 		.own_pid_ns = oci_config_namespace(c->cfg, CLONE_NEWPID) &&
 			      !oci_config_namespace(c->cfg, CLONE_NEWPID)->path,
 	};
-	_cleanup_free_ char *created = NULL, *ann = NULL, *hooks = NULL;
+	_cleanup_free_ char *created = NULL, *hooks = NULL;
 	_cleanup_free_ char *owner = user_name(geteuid());
 	if (format_rfc3339_now(&created) < 0 || !owner)
 		return -ENOMEM;
 	s.created = created;
 	s.owner = owner;
-	if (node_to_json(c->cfg->annotations, &ann) < 0 || node_to_json(c->cfg->hooks_node, &hooks) < 0)
+	if (node_to_json(c->cfg->hooks_node, &hooks) < 0)
 		return -ENOMEM;
-	s.annotations_json = ann;
+	s.annotations_json = c->annotations_json;
 	s.hooks_json = hooks;
 	if (s.pid_start == 0)
 		return berth_error_set(err, ESRCH, "the container's init died during setup");
@@ -474,11 +480,8 @@ static int container_spawn(struct create_ctx *c, bool barrier, struct berth_erro
 
 int runtime_container_create(const struct runtime_create_options *o, struct berth_error **err)
 {
-	struct create_ctx c = { .o = o, .root_fd = -1, .dir_fd = -1, .console_fd = -1,
-				.listen_fd = -1, .seccomp_listener_fd = -1,
-				.sp = { .pidfd = -1, .sync_fd = -1 },
-				.saved_ns = { -1, -1 } };
-	memset(c.join_fds, -1, sizeof(c.join_fds));
+	struct create_ctx c;
+	create_ctx_init(&c, o);
 	int r = container_spawn(&c, true, err);
 	if (r < 0)
 		create_rollback(&c);
@@ -517,10 +520,9 @@ static int destroy(int root_fd, const char *id, const struct stored_state *s,
 	int r = s ? open_container_cgroup(s, &cg, err) : 0;
 	if (r < 0)
 		return r;
-	if (s && s->pid > 0 && proc_start_time(s->pid) == s->pid_start) {
-		_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, s->pid, 0);
-		if (pidfd >= 0 && proc_start_time(s->pid) == s->pid_start)
-			(void)process_signal(pidfd, SIGKILL);
+	_cleanup_close_ int pidfd = s ? state_open_init_pidfd(s) : -ESRCH;
+	if (pidfd >= 0) {
+		(void)process_signal(pidfd, SIGKILL);
 		if (wait_gone(s->pid, s->pid_start) < 0)
 			return berth_error_set(err, ETIMEDOUT, "container %s: init %d did not die", id,
 					       s->pid);
@@ -708,9 +710,8 @@ int runtime_container_kill(const char *state_root, const char *id, int sig, bool
 				return berth_error_setsys(err, errno, "kill %d", pids[i]);
 		return 0;
 	}
-	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, s->pid, 0);
-	/* the start time check after pidfd_open proves the pidfd is our init, not a reused pid */
-	if (pidfd < 0 || proc_start_time(s->pid) != s->pid_start)
+	_cleanup_close_ int pidfd = state_open_init_pidfd(s);
+	if (pidfd < 0)
 		return berth_error_set(err, ESRCH, "container %s is not running", id);
 	if ((r = process_signal(pidfd, sig)) < 0)
 		return berth_error_setsys(err, -r, "kill container %s", id);
@@ -836,11 +837,8 @@ int runtime_container_update(const char *state_root, const char *id, const char 
 int runtime_container_run(const struct runtime_create_options *o, int *ret_status,
 			  struct berth_error **err)
 {
-	struct create_ctx c = { .o = o, .root_fd = -1, .dir_fd = -1, .console_fd = -1,
-				.listen_fd = -1, .seccomp_listener_fd = -1,
-				.sp = { .pidfd = -1, .sync_fd = -1 },
-				.saved_ns = { -1, -1 } };
-	memset(c.join_fds, -1, sizeof(c.join_fds));
+	struct create_ctx c;
+	create_ctx_init(&c, o);
 	int r = container_spawn(&c, false, err);
 	if (r == 0)
 		r = spawn_wait_exec(c.sp.sync_fd, err);

@@ -147,8 +147,8 @@ int runtime_container_events(const char *state_root, const char *id, bool once, 
 		return r;
 	if (once)
 		return emit_stats(cg, id, cb, userdata, err);
-	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, s->pid, 0);
-	if (pidfd < 0 || proc_start_time(s->pid) != s->pid_start)
+	_cleanup_close_ int pidfd = state_open_init_pidfd(s);
+	if (pidfd < 0)
 		return berth_error_set(err, ESRCH, "container %s is stopped", id);
 	/* without a memory controller there is nothing to watch: stats only */
 	_cleanup_close_ int watch = cgroup_watch_memory_events(cg, NULL);

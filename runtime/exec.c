@@ -186,8 +186,8 @@ int runtime_container_exec(const struct runtime_exec_options *o, int *ret_status
 	const char *status = state_status(dir_fd, s);
 	if (strcmp(status, "stopped") == 0)
 		return berth_error_set(err, EINVAL, "cannot exec in container %s: it is stopped", o->id);
-	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, s->pid, 0);
-	if (pidfd < 0 || proc_start_time(s->pid) != s->pid_start)
+	_cleanup_close_ int pidfd = state_open_init_pidfd(s);
+	if (pidfd < 0)
 		return berth_error_set(err, ESRCH, "cannot exec in container %s: it is stopped", o->id);
 	closep(&dir_fd); /* a long exec must not block delete --force */
 

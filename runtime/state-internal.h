@@ -40,6 +40,9 @@ int state_load(int dir_fd, const char *id, struct stored_state **ret, struct ber
 const char *state_status(int dir_fd, const struct stored_state *s);
 /* The process's start time, or 0 when it is gone or a zombie. */
 uint64_t proc_start_time(pid_t pid);
+/* A pidfd of the container's init, or -ESRCH when it is gone: the start time, checked after
+ * pidfd_open, proves the pidfd is the init and not a process that reused its pid. */
+int state_open_init_pidfd(const struct stored_state *s);
 int state_to_public(int dir_fd, const struct stored_state *s, struct runtime_state **ret);
 struct stored_state *stored_state_free(struct stored_state *s);
 void stored_state_freep(struct stored_state **s);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -173,6 +174,18 @@ uint64_t proc_start_time(pid_t pid)
 		   &start) != 1)
 		return 0;
 	return start;
+}
+
+int state_open_init_pidfd(const struct stored_state *s)
+{
+	if (s->pid <= 0)
+		return -ESRCH;
+	int fd = (int)syscall(SYS_pidfd_open, s->pid, 0);
+	if (fd >= 0 && proc_start_time(s->pid) == s->pid_start)
+		return fd;
+	if (fd >= 0)
+		close(fd);
+	return -ESRCH;
 }
 
 const char *state_status(int dir_fd, const struct stored_state *s)
