@@ -81,3 +81,15 @@ void berth_error_freep(struct berth_error **e)
 {
 	*e = berth_error_free(*e);
 }
+
+int berth_error_move(struct berth_error **err, struct berth_error **e)
+{
+	int r = *e ? -(*e)->code : -EIO;
+	if (err && !*err) {
+		*err = *e;
+		*e = NULL;
+	} else {
+		*e = berth_error_free(*e);
+	}
+	return r;
+}

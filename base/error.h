@@ -28,6 +28,9 @@ BERTH_EXPORT int berth_error_setsys(struct berth_error **err, int code, const ch
 BERTH_EXPORT int berth_error_wrap(struct berth_error **err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 BERTH_EXPORT struct berth_error *berth_error_free(struct berth_error *e);
+/* Hands a locally collected error *e to the caller's err (or frees it when err is NULL or already
+ * set) and returns -errno (-EIO when *e is NULL). */
+int berth_error_move(struct berth_error **err, struct berth_error **e);
 BERTH_EXPORT void berth_error_freep(struct berth_error **e);
 
 #endif

@@ -3,6 +3,7 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "runtime/runtime.h"
+#include "tools/cli.h"
 #include "tools/options.h"
 
 #include <errno.h>
@@ -31,74 +32,13 @@ struct global {
 
 static struct global g = { .root = RUNTIME_DEFAULT_ROOT };
 
-/* Control characters from user input (an id with a newline) would break the one-line rule. */
-static void print_escaped_line(FILE *f, const char *msg)
-{
-	fputs(PROG ": ", f);
-	for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
-		if (*p == '\n')
-			fputs("\\n", f);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(f, "\\x%02x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('\n', f);
-}
-
-/* Prints the one error line (and logs it when --log is set); returns the exit code. */
-static int fail(struct berth_error *err, int r)
-{
-	const char *msg = err && err->msg ? err->msg : strerror(r < 0 ? -r : EIO);
-	print_escaped_line(stderr, msg);
-	if (g.log)
-		log_error("%s", msg);
-	berth_error_free(err);
-	return 1;
-}
-
-__attribute__((format(printf, 1, 2))) static int fail_msg(const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	struct berth_error *err = NULL;
-	berth_error_set(&err, EINVAL, "%s", msg);
-	return fail(err, -EINVAL);
-}
-
-static int parse_or_fail(int argc, char **argv, int *i, const struct opt *opts, const char *cmd)
-{
-	char *msg = NULL;
-	if (options_parse(argc, argv, i, opts, &msg) == 0)
-		return 0;
-	struct berth_error *err = NULL;
-	berth_error_set(&err, EINVAL, "%s: %s", cmd, msg ? msg : "out of memory");
-	free(msg);
-	return fail(err, -EINVAL);
-}
-
-/* Exactly `want` positional arguments (the first is the container id). */
-static int positional(int argc, int i, int min, int max, const char *cmd, const char *usage)
-{
-	int n = argc - i;
-	if (n < min || n > max) {
-		struct berth_error *err = NULL;
-		berth_error_set(&err, EINVAL, "%s: usage: " PROG " %s %s", cmd, cmd, usage);
-		return fail(err, -EINVAL);
-	}
-	return 0;
-}
-
 static int parse_uint_opt(const char *s, const char *name, unsigned *ret)
 {
 	char *end;
 	errno = 0;
 	unsigned long v = s ? strtoul(s, &end, 10) : 0;
 	if (s && (errno || *end || !*s || v > 1024 * 1024)) {
-		return fail_msg("--%s %s: expects a number", name, s);
+		return cli_fail_msg("--%s %s: expects a number", name, s);
 	}
 	*ret = (unsigned)v;
 	return 0;
@@ -124,8 +64,8 @@ static int cmd_create_or_run(int argc, char **argv, int i, bool run)
 		{ run ? "detach" : "", run ? 'd' : 0, OPT_FLAG, &a.detach },
 		{ NULL, 0, 0, NULL },
 	};
-	int r = parse_or_fail(argc, argv, &i, opts, cmd);
-	if (r || (r = positional(argc, i, 1, 1, cmd, "[options] CONTAINER-ID")))
+	int r = cli_parse(argc, argv, &i, opts, cmd);
+	if (r || (r = cli_positional(argc, i, 1, 1, cmd, "[options] CONTAINER-ID")))
 		return r;
 	struct runtime_create_options o = {
 		.state_root = g.root, .id = argv[i], .bundle = a.bundle, .pid_file = a.pid_file,
@@ -138,23 +78,23 @@ static int cmd_create_or_run(int argc, char **argv, int i, bool run)
 	struct berth_error *err = NULL;
 	if (!run) {
 		r = runtime_container_create(&o, &err);
-		return r < 0 ? fail(err, r) : 0;
+		return r < 0 ? cli_fail(err, r) : 0;
 	}
 	int status = 0;
 	r = runtime_container_run(&o, &status, &err);
-	return r < 0 ? fail(err, r) : status;
+	return r < 0 ? cli_fail(err, r) : status;
 }
 
 static int cmd_id_only(int argc, char **argv, int i, const char *cmd,
 		       int (*fn)(const char *, const char *, struct berth_error **))
 {
 	const struct opt opts[] = { { NULL, 0, 0, NULL } };
-	int r = parse_or_fail(argc, argv, &i, opts, cmd);
-	if (r || (r = positional(argc, i, 1, 1, cmd, "CONTAINER-ID")))
+	int r = cli_parse(argc, argv, &i, opts, cmd);
+	if (r || (r = cli_positional(argc, i, 1, 1, cmd, "CONTAINER-ID")))
 		return r;
 	struct berth_error *err = NULL;
 	r = fn(g.root, argv[i], &err);
-	return r < 0 ? fail(err, r) : 0;
+	return r < 0 ? cli_fail(err, r) : 0;
 }
 
 static int print_json_state(const struct runtime_state *s)
@@ -162,7 +102,7 @@ static int print_json_state(const struct runtime_state *s)
 	_cleanup_free_ char *text = NULL;
 	int r = runtime_state_to_json(s, true, &text);
 	if (r < 0)
-		return fail(NULL, r);
+		return cli_fail(NULL, r);
 	printf("%s\n", text);
 	return 0;
 }
@@ -170,47 +110,47 @@ static int print_json_state(const struct runtime_state *s)
 static int cmd_state(int argc, char **argv, int i)
 {
 	const struct opt opts[] = { { NULL, 0, 0, NULL } };
-	int r = parse_or_fail(argc, argv, &i, opts, "state");
-	if (r || (r = positional(argc, i, 1, 1, "state", "CONTAINER-ID")))
+	int r = cli_parse(argc, argv, &i, opts, "state");
+	if (r || (r = cli_positional(argc, i, 1, 1, "state", "CONTAINER-ID")))
 		return r;
 	struct berth_error *err = NULL;
 	_cleanup_(runtime_state_freep) struct runtime_state *s = NULL;
 	r = runtime_container_state(g.root, argv[i], &s, &err);
-	return r < 0 ? fail(err, r) : print_json_state(s);
+	return r < 0 ? cli_fail(err, r) : print_json_state(s);
 }
 
 static int cmd_kill(int argc, char **argv, int i)
 {
 	bool all = false;
 	const struct opt opts[] = { { "all", 'a', OPT_FLAG, &all }, { NULL, 0, 0, NULL } };
-	int r = parse_or_fail(argc, argv, &i, opts, "kill");
-	if (r || (r = positional(argc, i, 1, 2, "kill", "[--all] CONTAINER-ID [SIGNAL]")))
+	int r = cli_parse(argc, argv, &i, opts, "kill");
+	if (r || (r = cli_positional(argc, i, 1, 2, "kill", "[--all] CONTAINER-ID [SIGNAL]")))
 		return r;
 	const char *name = i + 1 < argc ? argv[i + 1] : "SIGTERM";
 	int sig = runtime_signal_parse(name);
 	if (sig < 0)
-		return fail_msg("kill: unknown signal \"%s\"", name);
+		return cli_fail_msg("kill: unknown signal \"%s\"", name);
 	struct berth_error *err = NULL;
 	r = runtime_container_kill(g.root, argv[i], sig, all, &err);
-	return r < 0 ? fail(err, r) : 0;
+	return r < 0 ? cli_fail(err, r) : 0;
 }
 
 static int cmd_delete(int argc, char **argv, int i)
 {
 	bool force = false;
 	const struct opt opts[] = { { "force", 'f', OPT_FLAG, &force }, { NULL, 0, 0, NULL } };
-	int r = parse_or_fail(argc, argv, &i, opts, "delete");
-	if (r || (r = positional(argc, i, 1, 1, "delete", "[--force] CONTAINER-ID")))
+	int r = cli_parse(argc, argv, &i, opts, "delete");
+	if (r || (r = cli_positional(argc, i, 1, 1, "delete", "[--force] CONTAINER-ID")))
 		return r;
 	struct berth_error *err = NULL;
 	r = runtime_container_delete(g.root, argv[i], force, &err);
-	return r < 0 ? fail(err, r) : 0;
+	return r < 0 ? cli_fail(err, r) : 0;
 }
 
 static int check_format(const char *format, const char *cmd)
 {
 	if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0) {
-		return fail_msg("%s: --format %s: expects table or json", cmd, format);
+		return cli_fail_msg("%s: --format %s: expects table or json", cmd, format);
 	}
 	return 0;
 }
@@ -235,15 +175,15 @@ static int cmd_list(int argc, char **argv, int i)
 	const struct opt opts[] = { { "format", 'f', OPT_STRING, &format },
 				    { "quiet", 'q', OPT_FLAG, &quiet },
 				    { NULL, 0, 0, NULL } };
-	int r = parse_or_fail(argc, argv, &i, opts, "list");
-	if (r || (r = positional(argc, i, 0, 0, "list", "[--format table|json] [--quiet]")) ||
+	int r = cli_parse(argc, argv, &i, opts, "list");
+	if (r || (r = cli_positional(argc, i, 0, 0, "list", "[--format table|json] [--quiet]")) ||
 	    (r = check_format(format, "list")))
 		return r;
 	struct berth_error *err = NULL;
 	struct runtime_state **v = NULL;
 	size_t n = 0;
 	if ((r = runtime_container_list(g.root, &v, &n, &err)) < 0)
-		return fail(err, r);
+		return cli_fail(err, r);
 	if (quiet) {
 		for (size_t k = 0; k < n; k++)
 			printf("%s\n", v[k]->id);
@@ -287,15 +227,15 @@ static int cmd_ps(int argc, char **argv, int i)
 {
 	const char *format = "table";
 	const struct opt opts[] = { { "format", 'f', OPT_STRING, &format }, { NULL, 0, 0, NULL } };
-	int r = parse_or_fail(argc, argv, &i, opts, "ps");
-	if (r || (r = positional(argc, i, 1, 1, "ps", "[--format table|json] CONTAINER-ID")) ||
+	int r = cli_parse(argc, argv, &i, opts, "ps");
+	if (r || (r = cli_positional(argc, i, 1, 1, "ps", "[--format table|json] CONTAINER-ID")) ||
 	    (r = check_format(format, "ps")))
 		return r;
 	struct berth_error *err = NULL;
 	_cleanup_free_ pid_t *pids = NULL;
 	size_t n = 0;
 	if ((r = runtime_container_pids(g.root, argv[i], &pids, &n, &err)) < 0)
-		return fail(err, r);
+		return cli_fail(err, r);
 	if (strcmp(format, "json") == 0) {
 		printf("[");
 		for (size_t k = 0; k < n; k++)
@@ -319,7 +259,7 @@ static int parse_user(const char *s, struct runtime_exec_options *o)
 			end = (char *)"x";
 	}
 	if (errno || end == s || *end || uid >= UINT_MAX || gid >= UINT_MAX)
-		return fail_msg("exec: --user %s: expects UID[:GID] (numbers)", s);
+		return cli_fail_msg("exec: --user %s: expects UID[:GID] (numbers)", s);
 	o->has_user = true;
 	o->uid = (uid_t)uid;
 	o->gid = (gid_t)gid;
@@ -344,8 +284,8 @@ static int cmd_exec(int argc, char **argv, int i)
 		{ "preserve-fds", 0, OPT_STRING, &preserve },
 		{ NULL, 0, 0, NULL },
 	};
-	int r = parse_or_fail(argc, argv, &i, opts, "exec");
-	if (r || (r = positional(argc, i, process ? 1 : 2, process ? 1 : INT_MAX, "exec",
+	int r = cli_parse(argc, argv, &i, opts, "exec");
+	if (r || (r = cli_positional(argc, i, process ? 1 : 2, process ? 1 : INT_MAX, "exec",
 				 "[options] CONTAINER-ID COMMAND [ARGS...] (or -p process.json CONTAINER-ID)")))
 		return r;
 	struct runtime_exec_options o = {
@@ -359,7 +299,7 @@ static int cmd_exec(int argc, char **argv, int i)
 	struct berth_error *err = NULL;
 	int status = 0;
 	r = runtime_container_exec(&o, &status, &err);
-	return r < 0 ? fail(err, r) : status;
+	return r < 0 ? cli_fail(err, r) : status;
 }
 
 static int cmd_spec(int argc, char **argv, int i)
@@ -369,17 +309,17 @@ static int cmd_spec(int argc, char **argv, int i)
 	const struct opt opts[] = { { "bundle", 'b', OPT_STRING, &bundle },
 				    { "rootless", 0, OPT_FLAG, &rootless },
 				    { NULL, 0, 0, NULL } };
-	int r = parse_or_fail(argc, argv, &i, opts, "spec");
-	if (r || (r = positional(argc, i, 0, 0, "spec", "[--bundle DIR] [--rootless]")))
+	int r = cli_parse(argc, argv, &i, opts, "spec");
+	if (r || (r = cli_positional(argc, i, 0, 0, "spec", "[--bundle DIR] [--rootless]")))
 		return r;
 	struct berth_error *err = NULL;
 	_cleanup_free_ char *text = NULL;
 	if ((r = runtime_spec_generate(rootless, &text, &err)) < 0)
-		return fail(err, r);
+		return cli_fail(err, r);
 	_cleanup_close_ int dfd = open(bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
 		berth_error_setsys(&err, errno, "spec: --bundle %s", bundle);
-		return fail(err, -errno);
+		return cli_fail(err, -errno);
 	}
 	int fd = openat(dfd, "config.json", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	_cleanup_fclose_ FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
@@ -387,11 +327,11 @@ static int cmd_spec(int argc, char **argv, int i)
 		int e = errno;
 		berth_error_setsys(&err, e, "spec: %s/config.json%s", bundle,
 				   e == EEXIST ? " (remove it first)" : "");
-		return fail(err, -e);
+		return cli_fail(err, -e);
 	}
 	if (fprintf(f, "%s\n", text) < 0 || fflush(f) != 0) {
 		berth_error_setsys(&err, errno, "spec: write %s/config.json", bundle);
-		return fail(err, -EIO);
+		return cli_fail(err, -EIO);
 	}
 	return 0;
 }
@@ -399,13 +339,13 @@ static int cmd_spec(int argc, char **argv, int i)
 static int cmd_features(int argc, char **argv, int i)
 {
 	const struct opt opts[] = { { NULL, 0, 0, NULL } };
-	int r = parse_or_fail(argc, argv, &i, opts, "features");
-	if (r || (r = positional(argc, i, 0, 0, "features", "")))
+	int r = cli_parse(argc, argv, &i, opts, "features");
+	if (r || (r = cli_positional(argc, i, 0, 0, "features", "")))
 		return r;
 	struct berth_error *err = NULL;
 	_cleanup_free_ char *text = NULL;
 	if ((r = runtime_features_generate(&text, &err)) < 0)
-		return fail(err, r);
+		return cli_fail(err, r);
 	printf("%s\n", text);
 	return 0;
 }
@@ -414,12 +354,12 @@ static int cmd_pause_resume(int argc, char **argv, int i, bool pause)
 {
 	const char *cmd = pause ? "pause" : "resume";
 	const struct opt opts[] = { { NULL, 0, 0, NULL } };
-	int r = parse_or_fail(argc, argv, &i, opts, cmd);
-	if (r || (r = positional(argc, i, 1, 1, cmd, "CONTAINER-ID")))
+	int r = cli_parse(argc, argv, &i, opts, cmd);
+	if (r || (r = cli_positional(argc, i, 1, 1, cmd, "CONTAINER-ID")))
 		return r;
 	struct berth_error *err = NULL;
 	r = runtime_container_pause(g.root, argv[i], pause, &err);
-	return r < 0 ? fail(err, r) : 0;
+	return r < 0 ? cli_fail(err, r) : 0;
 }
 
 /* 123, 64k, 50M, 2g (powers of 1024, as runc reads them); -1 is unlimited. */
@@ -469,7 +409,7 @@ static int update_json(struct update_flag *flags, size_t n, char **ret)
 		bool is_string = strcmp(flags[k].key, "cpus") == 0 || strcmp(flags[k].key, "mems") == 0;
 		if (!is_string && !parse_size(flags[k].value, &v)) {
 			free(out);
-			return fail_msg("update: --%s %s: expects a number%s", flags[k].name,
+			return cli_fail_msg("update: --%s %s: expects a number%s", flags[k].name,
 					flags[k].value, flags[k].size ? " (with k, m or g)" : "");
 		}
 		if (!open_section || strcmp(open_section, flags[k].section) != 0)
@@ -485,7 +425,7 @@ static int update_json(struct update_flag *flags, size_t n, char **ret)
 			len += (size_t)snprintf(out + len, cap - len, "\"%s\":%lld", flags[k].key, v);
 		if (len >= cap - 64) {
 			free(out);
-			return fail_msg("update: %s", "too many flags");
+			return cli_fail_msg("update: %s", "too many flags");
 		}
 	}
 	snprintf(out + len, cap - len, "%s}", open_section ? "}" : "");
@@ -521,8 +461,8 @@ static int cmd_update(int argc, char **argv, int i)
 		{ "resources", 'r', OPT_STRING, &resources },
 		{ NULL, 0, 0, NULL },
 	};
-	int r = parse_or_fail(argc, argv, &i, opts, "update");
-	if (r || (r = positional(argc, i, 1, 1, "update",
+	int r = cli_parse(argc, argv, &i, opts, "update");
+	if (r || (r = cli_positional(argc, i, 1, 1, "update",
 				 "[--memory N] [--memory-swap N] [--cpu-quota N] ... [-r FILE] CONTAINER-ID")))
 		return r;
 	_cleanup_free_ char *json = NULL;
@@ -533,18 +473,18 @@ static int cmd_update(int argc, char **argv, int i)
 		FILE *in = strcmp(resources, "-") == 0 ? stdin : f;
 		if (!in) {
 			berth_error_setsys(&err, errno, "update: --resources %s", resources);
-			return fail(err, -EIO);
+			return cli_fail(err, -EIO);
 		}
 		size_t cap = 0;
 		if (getdelim(&json, &cap, '\0', in) < 0) {
 			berth_error_setsys(&err, errno ? errno : EINVAL, "update: read %s", resources);
-			return fail(err, -EIO);
+			return cli_fail(err, -EIO);
 		}
 	} else if ((r = update_json(flags, ARRAY_SIZE(flags), &json)) != 0) {
-		return r < 0 ? fail(NULL, -ENOMEM) : r;
+		return r < 0 ? cli_fail(NULL, -ENOMEM) : r;
 	}
 	r = runtime_container_update(g.root, argv[i], json, &err);
-	return r < 0 ? fail(err, r) : 0;
+	return r < 0 ? cli_fail(err, r) : 0;
 }
 
 static int print_event_cb(const char *json, void *userdata)
@@ -561,18 +501,18 @@ static int cmd_events(int argc, char **argv, int i)
 	const struct opt opts[] = { { "stats", 0, OPT_FLAG, &stats },
 				    { "interval", 0, OPT_STRING, &interval },
 				    { NULL, 0, 0, NULL } };
-	int r = parse_or_fail(argc, argv, &i, opts, "events");
-	if (r || (r = positional(argc, i, 1, 1, "events", "[--stats] [--interval 5s] CONTAINER-ID")))
+	int r = cli_parse(argc, argv, &i, opts, "events");
+	if (r || (r = cli_positional(argc, i, 1, 1, "events", "[--stats] [--interval 5s] CONTAINER-ID")))
 		return r;
 	/* 5s, 500ms, or plain seconds */
 	char *end;
 	double v = strtod(interval, &end);
 	double ms = strcmp(end, "ms") == 0 ? v : (strcmp(end, "s") == 0 || !*end) ? v * 1000 : -1;
 	if (end == interval || ms < 1 || ms > 86400000)
-		return fail_msg("events: --interval %s: expects a duration like 5s or 500ms", interval);
+		return cli_fail_msg("events: --interval %s: expects a duration like 5s or 500ms", interval);
 	struct berth_error *err = NULL;
 	r = runtime_container_events(g.root, argv[i], stats, (int)ms, print_event_cb, NULL, &err);
-	return r < 0 ? fail(err, r) : 0;
+	return r < 0 ? cli_fail(err, r) : 0;
 }
 
 static void usage(FILE *f)
@@ -615,7 +555,7 @@ static int setup_logging(void)
 		if (strcmp(g.log_format, "json") == 0)
 			json = true;
 		else if (strcmp(g.log_format, "text") != 0)
-			return fail_msg("--log-format %s: expects text or json", g.log_format);
+			return cli_fail_msg("--log-format %s: expects text or json", g.log_format);
 	}
 	int fd = STDERR_FILENO;
 	if (g.log) {
@@ -625,7 +565,7 @@ static int setup_logging(void)
 			struct berth_error *err = NULL;
 			berth_error_setsys(&err, errno, "--log %s", g.log);
 			g.log = NULL;
-			return fail(err, -EIO);
+			return cli_fail(err, -EIO);
 		}
 		fd = fcntl(raw, F_DUPFD_CLOEXEC, 100);
 		close(raw);
@@ -637,9 +577,9 @@ static int setup_logging(void)
 static int refuse_unsupported_globals(void)
 {
 	if (g.rootless && strcmp(g.rootless, "false") != 0 && strcmp(g.rootless, "auto") != 0)
-		return fail_msg("--rootless %s: rootless containers are not supported yet", g.rootless);
+		return cli_fail_msg("--rootless %s: rootless containers are not supported yet", g.rootless);
 	if (g.criu)
-		return fail_msg("%s: checkpoint and restore are not supported", "--criu");
+		return cli_fail_msg("%s: checkpoint and restore are not supported", "--criu");
 	return 0;
 }
 
@@ -657,8 +597,15 @@ static int start_cmd(int argc, char **argv, int i)
 	return cmd_id_only(argc, argv, i, "start", runtime_container_start);
 }
 
+static void log_error_line(const char *msg)
+{
+	if (g.log)
+		log_error("%s", msg);
+}
+
 int main(int argc, char **argv)
 {
+	cli_init(PROG, 1, log_error_line);
 	bool version = false, help = false;
 	const struct opt opts[] = {
 		{ "root", 0, OPT_STRING, &g.root },
@@ -674,7 +621,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, 0, NULL },
 	};
 	int i = 1;
-	int r = parse_or_fail(argc, argv, &i, opts, PROG);
+	int r = cli_parse(argc, argv, &i, opts, PROG);
 	if (r)
 		return r;
 	if (version) {
@@ -688,14 +635,14 @@ int main(int argc, char **argv)
 	if ((r = setup_logging()) || (r = refuse_unsupported_globals()))
 		return r;
 	if (g.root[0] != '/')
-		return fail_msg("--root %s: must be an absolute path", g.root);
+		return cli_fail_msg("--root %s: must be an absolute path", g.root);
 	const char *cmd = argv[i++];
 	if (strcmp(cmd, "create") == 0 || strcmp(cmd, "run") == 0 || strcmp(cmd, "exec") == 0) {
 		/* what a container can reach of us must be a sealed copy (CVE-2019-5736) */
 		struct berth_error *err = NULL;
 		r = runtime_exe_reexec_sealed(argv, environ, &err);
 		if (r < 0)
-			return fail(err, r);
+			return cli_fail(err, r);
 	}
 	if (strcmp(cmd, "create") == 0 || strcmp(cmd, "run") == 0)
 		return cmd_create_or_run(argc, argv, i, cmd[0] == 'r');
@@ -711,6 +658,6 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "events") == 0)
 		return cmd_events(argc, argv, i);
 	if (strcmp(cmd, "checkpoint") == 0 || strcmp(cmd, "restore") == 0)
-		return fail_msg("%s: checkpoint and restore are not supported", cmd);
-	return fail_msg("unknown command \"%s\" (see " PROG " --help)", cmd);
+		return cli_fail_msg("%s: checkpoint and restore are not supported", cmd);
+	return cli_fail_msg("unknown command \"%s\" (see " PROG " --help)", cmd);
 }

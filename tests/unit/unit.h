@@ -38,6 +38,14 @@
 		}                                                                                  \
 	} while (0)
 
+/* A library call that must succeed: on failure the test fails with the error's message (fx is
+ * the test's fixture, which keeps the error in its `err` member). */
+#define MUST_OK(fx, call)                                                                               \
+	do {                                                                                       \
+		if ((call) < 0)                                                                    \
+			fail_msg("%s: %s", #call, (fx)->err ? (fx)->err->msg : "?");               \
+	} while (0)
+
 struct unit_tmpdir {
 	char path[64];
 	int fd;
