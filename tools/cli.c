@@ -42,7 +42,7 @@ int cli_fail(struct berth_error *err, int r)
 	return 1;
 }
 
-static void report_v(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static void report_v(const char *fmt, va_list ap)
 {
 	char msg[1024];
 	vsnprintf(msg, sizeof(msg), fmt, ap);

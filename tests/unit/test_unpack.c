@@ -200,10 +200,25 @@ static void unpack_ok(struct fx *f, int blob)
 		fail_msg("unpack: %s", f->err ? f->err->msg : "(no message)");
 }
 
-/* The layer is refused with a message containing each needle; the outside stays empty. */
+/* Entries of the directory, "." and ".." aside. */
+static int count_entries(int dirfd)
+{
+	DIR *d = fdopendir(openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+	assert_non_null(d);
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
+/* The layer is refused with a message containing each needle, and nothing new is outside. */
 static void refused(struct fx *f, int blob, const char *needle, const char *needle2)
 {
+	int outside = count_entries(f->outside.fd);
 	assert_true(unpack_into(f, blob, f->dir.fd, NULL) < 0);
+	assert_int_equal(count_entries(f->outside.fd), outside);
 	assert_non_null(f->err);
 	assert_true(f->err->code > 0);
 	assert_contains(f->err->msg, needle);
@@ -242,18 +257,6 @@ static void assert_link(struct fx *f, const char *path, const char *want)
 	assert_true(n >= 0);
 	buf[n] = '\0';
 	assert_string_equal(buf, want);
-}
-
-static int count_entries(int dirfd)
-{
-	DIR *d = fdopendir(openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-	assert_non_null(d);
-	int n = 0;
-	struct dirent *de;
-	while ((de = readdir(d)))
-		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
-	closedir(d);
-	return n;
 }
 
 static int subdir(struct fx *f, const char *name)
