@@ -22,6 +22,10 @@ struct global {
 	const char *root;
 	const char *registries;
 	const char *authfile;
+	const char *max_layer_size;
+	const char *max_layer_entries;
+	const char *parallel;
+	bool allow_devices;
 	bool debug;
 };
 
@@ -29,7 +33,8 @@ static struct global g;
 
 static void usage(FILE *f)
 {
-	fputs("usage: " PROG " [--root DIR] [--registries FILE] [--authfile FILE] [--debug] COMMAND\n"
+	fputs("usage: " PROG " [--root DIR] [--registries FILE] [--authfile FILE] [--parallel N]\n"
+	      "             [--max-layer-size SIZE] [--max-layer-entries N] [--allow-devices] [--debug] COMMAND\n"
 	      "\n"
 	      "commands:\n"
 	      "  image pull [--platform OS/ARCH[/VARIANT]] [-q] NAME\n"
@@ -47,13 +52,40 @@ static void usage(FILE *f)
 	      f);
 }
 
+/* A count, or a size with an optional K, M, G or T suffix (powers of 1024). */
+static int parse_size(const char *s, const char *option, uint64_t *ret)
+{
+	if (!s)
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	static const char suffixes[] = "KMGT";
+	const char *suffix = *end ? strchr(suffixes, *end) : NULL;
+	unsigned shift = suffix ? 10 * (unsigned)(suffix - suffixes + 1) : 0;
+	if (errno || end == s || *s == '-' || (*end && (!suffix || end[1])) || v == 0 || v > (UINT64_MAX >> shift))
+		return cli_usage("--%s %s: expects a positive number (a size may end in K, M, G or T)", option, s);
+	*ret = (uint64_t)v << shift;
+	return 0;
+}
+
 static int open_store(struct image_store **ret)
 {
 	struct image_store_options o = {
 		.root = g.root, .registries_config = g.registries, .auth_file = g.authfile,
+		.allow_devices = g.allow_devices,
 	};
+	uint64_t parallel = 0;
+	int r;
+	if ((r = parse_size(g.max_layer_size, "max-layer-size", &o.max_layer_bytes)) ||
+	    (r = parse_size(g.max_layer_entries, "max-layer-entries", &o.max_layer_entries)) ||
+	    (r = parse_size(g.parallel, "parallel", &parallel)))
+		return r;
+	if (parallel > 64)
+		return cli_usage("--parallel %s: at most 64", g.parallel);
+	o.max_parallel = (unsigned)parallel;
 	struct berth_error *err = NULL;
-	int r = image_store_open(&o, ret, &err);
+	r = image_store_open(&o, ret, &err);
 	return r < 0 ? cli_fail(err, r) : 0;
 }
 
@@ -529,6 +561,10 @@ int main(int argc, char **argv)
 		{ "root", 0, OPT_STRING, &g.root },
 		{ "registries", 0, OPT_STRING, &g.registries },
 		{ "authfile", 0, OPT_STRING, &g.authfile },
+		{ "max-layer-size", 0, OPT_STRING, &g.max_layer_size },
+		{ "max-layer-entries", 0, OPT_STRING, &g.max_layer_entries },
+		{ "parallel", 0, OPT_STRING, &g.parallel },
+		{ "allow-devices", 0, OPT_FLAG, &g.allow_devices },
 		{ "debug", 0, OPT_FLAG, &g.debug },
 		{ "version", 'v', OPT_FLAG, &version },
 		{ "help", 'h', OPT_FLAG, &help },

@@ -380,6 +380,7 @@ class Store:
         self.workdir = Path(workdir)
         self.registries = None
         self.authfile = None
+        self.options = []  # more global options, before the command
         self.spawned = 0
         home = self.workdir / "home"
         home.mkdir(exist_ok=True)
@@ -395,6 +396,7 @@ class Store:
             argv += ["--registries", str(self.registries)]
         if self.authfile:
             argv += ["--authfile", str(self.authfile)]
+        argv += self.options
         if image:
             argv.append("image")
         return argv + [str(a) for a in args]

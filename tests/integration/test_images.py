@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tarfile
 import time
@@ -655,6 +656,32 @@ def test_device_nodes_dropped(store, registry, images):
     snap = Path(info["layers"][0]["snapshot"])
     assert not (snap / "dev" / "evil-mem").exists() and not (snap / "dev" / "evil-sda").exists()
     assert (snap / "etc" / "after-devices").exists()
+
+
+def test_device_nodes_allowed(store, registry, images):
+    """--allow-devices: the layer's device nodes are made, with their numbers."""
+    store.options = ["--allow-devices"]
+    name = registry.ref("test/hostile-device:v1")
+    store.ok("pull", name)
+    snap = Path(store.inspect(name)["layers"][0]["snapshot"])
+    mem, sda = os.lstat(snap / "dev" / "evil-mem"), os.lstat(snap / "dev" / "evil-sda")
+    assert stat.S_ISCHR(mem.st_mode) and os.major(mem.st_rdev) == 1 and os.minor(mem.st_rdev) == 1
+    assert stat.S_ISBLK(sda.st_mode) and os.major(sda.st_rdev) == 8 and os.minor(sda.st_rdev) == 0
+
+
+@pytest.mark.parametrize("option,value,needle", [
+    ("--max-layer-size", "64K", "limit of 65536 bytes"),
+    ("--max-layer-entries", "3", "limit of 3 entries"),
+])
+def test_layer_limits_are_settable(store, registry, images, option, value, needle):
+    """The tar-bomb limits apply per layer, from the command line; the refusal leaves nothing."""
+    name = registry.ref("test/small:v1")
+    store.options = [option, value]
+    expect_error(store("pull", name), 1, needle, progress_allowed=True)
+    assert store.index_names() == [] and store.snapshots() == []
+    store.assert_no_leftovers()
+    store.options = []
+    store.ok("pull", name)
 
 
 @pytest.fixture
