@@ -31,6 +31,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -86,7 +87,10 @@ def free_port():
 def http(url, headers=None, method="GET", timeout=10):
     """(status, headers, body) of one HTTP request; never raises for an HTTP status."""
     req = urllib.request.Request(url, headers=headers or {}, method=method)
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    # the tests' TLS registry has a self-signed certificate: the tests' own probes accept it
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}),
+        urllib.request.HTTPSHandler(context=ssl._create_unverified_context()))
     try:
         with opener.open(req, timeout=timeout) as resp:
             return resp.status, resp.headers, resp.read()
@@ -238,9 +242,10 @@ def flip_byte(path, offset=None):
 class DockerRegistry:
     """Debian's docker-registry (the CNCF distribution registry) on 127.0.0.1:PORT."""
 
-    def __init__(self, workdir, htpasswd=False):
+    def __init__(self, workdir, htpasswd=False, tls=False):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.tls = tls
         self.storage = self.workdir / "storage"
         self.storage.mkdir(exist_ok=True)
         self.creds = f"{USER}:{PASSWORD}" if htpasswd else None
@@ -250,6 +255,13 @@ class DockerRegistry:
             (self.workdir / "htpasswd").write_text(line + "\n")
             auth = (f"auth:\n  htpasswd:\n    realm: berth-tests\n"
                     f"    path: {self.workdir / 'htpasswd'}\n")
+        tls_yaml = ""
+        if tls:  # a self-signed certificate that no system CA store trusts
+            cert, key = self.workdir / "cert.pem", self.workdir / "key.pem"
+            run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                 "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                 "-keyout", str(key), "-out", str(cert)])
+            tls_yaml = f"  tls:\n    certificate: {cert}\n    key: {key}\n"
         self.proc = None
         self.log = None
         for _ in range(5):  # the free port may be taken between probe and bind
@@ -260,7 +272,7 @@ class DockerRegistry:
                 f"storage:\n  filesystem:\n    rootdirectory: {self.storage}\n"
                 "  delete:\n    enabled: true\n"
                 "  maintenance:\n    uploadpurging:\n      enabled: false\n"
-                f"http:\n  addr: 127.0.0.1:{self.port}\n  secret: berth-tests\n" + auth)
+                f"http:\n  addr: 127.0.0.1:{self.port}\n  secret: berth-tests\n" + tls_yaml + auth)
             self.log = open(self.workdir / "registry.log", "ab")
             self.proc = subprocess.Popen(
                 ["docker-registry", "serve", str(self.workdir / "config.yml")],
@@ -292,7 +304,7 @@ class DockerRegistry:
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def ref(self, repo_tag):
         return f"{self.host}/{repo_tag}"
@@ -352,7 +364,7 @@ class FakeRegistry:
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def ref(self, repo_tag):
         return f"{self.host}/{repo_tag}"

@@ -24,6 +24,7 @@ from imagetools import (  # noqa: F401 (fixtures)
     MT_INDEX,
     MT_MANIFEST,
     PASSWORD,
+    DockerRegistry,
     USER,
     assert_tree,
     auth_registry,
@@ -436,6 +437,23 @@ def test_concurrent_pulls_of_one_image(store, registry, images):
 
 
 # --- authentication ---------------------------------------------------------------------------
+
+
+def test_https_verifies_certificates(store, tmp_path):
+    """A registry not marked insecure is reached over HTTPS and its certificate is checked
+    against the system's CA store: a self-signed one is refused, naming the problem."""
+    reg = DockerRegistry(tmp_path / "tls-registry", tls=True)
+    try:
+        registries = tmp_path / "registries.json"
+        registries.write_text(json.dumps({"registries": {reg.host: {"insecure": False}}}))
+        store.registries = registries
+        line = expect_error(store("pull", reg.ref("test/small:v1")), 1, reg.host,
+                            progress_allowed=True)
+        assert re.search(r"certificate|SSL", line), line
+        assert "https://" + reg.host in line, line
+        assert store.index_names() == []
+    finally:
+        reg.stop()
 
 
 def test_basic_auth(store, auth_registry, images, tmp_path):
