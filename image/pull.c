@@ -79,7 +79,9 @@ static int fetch_blob(struct image_store *s, struct registry *reg, const struct 
 		r = registry_fetch_blob(reg, d->digest, in.offset, d->size, sink_write, &sink, err);
 	if (r == 0)
 		r = ingest_commit(s, &in, err);
-	ingest_close(s, &in, false);
+	/* cut short because another layer failed: that pull is refused, and leaves nothing behind
+	 * (a download stopped by the network or a kill stays, for the next pull to resume) */
+	ingest_close(s, &in, r == -ECANCELED);
 	return r;
 }
 

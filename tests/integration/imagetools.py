@@ -242,6 +242,8 @@ def flip_byte(path, offset=None):
 class DockerRegistry:
     """Debian's docker-registry (the CNCF distribution registry) on 127.0.0.1:PORT."""
 
+    tls = False
+
     def __init__(self, workdir, htpasswd=False, tls=False):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -364,7 +366,7 @@ class FakeRegistry:
 
     @property
     def url(self):
-        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.port}"
 
     def ref(self, repo_tag):
         return f"{self.host}/{repo_tag}"
