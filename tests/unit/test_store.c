@@ -384,15 +384,9 @@ static void test_inspect_list_and_usage(void **state)
 
 int main(void)
 {
-	if (geteuid() != 0) {
-		fprintf(stderr, "test_store needs root (overlay mounts)\n");
-		return 1;
-	}
 	/* the overlay mounts stay in a private mount namespace */
-	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
-		perror("unshare");
+	if (unit_private_namespaces("test_store", 0) < 0)
 		return 1;
-	}
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_blob_write_verifies),	T(test_ingest_resumes_and_rejects), T(test_names_and_find),

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #define assert_contains(haystack, needle)                                                          \
@@ -45,6 +47,22 @@
 		if ((call) < 0)                                                                    \
 			fail_msg("%s: %s", #call, (fx)->err ? (fx)->err->msg : "?");               \
 	} while (0)
+
+/* For main() of a test that needs root and makes mounts: checks for root, then moves the
+ * process into a private mount namespace (and the namespaces in `extra`, e.g. CLONE_NEWNET), so
+ * nothing the test mounts reaches the machine. Returns 0, or prints why and returns -1. */
+static inline int unit_private_namespaces(const char *test, int extra)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr, "%s needs root\n", test);
+		return -1;
+	}
+	if (unshare(CLONE_NEWNS | extra) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		perror(test);
+		return -1;
+	}
+	return 0;
+}
 
 struct unit_tmpdir {
 	char path[64];
