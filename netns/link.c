@@ -324,6 +324,25 @@ static int veth_add(struct nl_sock *sk, const char *host_name, int master, int n
 	return rtnl_link_add(sk, host, NLM_F_CREATE | NLM_F_EXCL);
 }
 
+/* Hairpin mode on the host end's bridge port, so a pod can reach itself through the node (its
+ * own hostPort): the reply must leave by the port it came in on. As `bridge link set dev X hairpin
+ * on` does it: RTM_SETLINK for AF_BRIDGE with IFLA_BRPORT_MODE in IFLA_PROTINFO; libnl 3.7 has no
+ * setter for it. */
+static int port_hairpin_on(struct nl_sock *sk, int ifindex)
+{
+	_cleanup_(nlmsg_freep) struct nl_msg *msg = nlmsg_alloc_simple(RTM_SETLINK, 0);
+	struct ifinfomsg ifi = { .ifi_family = AF_BRIDGE, .ifi_index = ifindex };
+	struct nlattr *prot;
+	if (!msg)
+		return -NLE_NOMEM;
+	if (nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
+	    !(prot = nla_nest_start(msg, IFLA_PROTINFO | NLA_F_NESTED)) ||
+	    nla_put_u8(msg, IFLA_BRPORT_MODE, 1) < 0)
+		return -NLE_MSGSIZE;
+	nla_nest_end(msg, prot);
+	return nl_send_sync(sk, TAKE_PTR(msg)); /* frees msg */
+}
+
 static int link_del(struct nl_sock *sk, const char *name)
 {
 	_cleanup_(rtnl_linkp) struct rtnl_link *l = rtnl_link_alloc();
@@ -360,7 +379,11 @@ int link_veth_create(const char *host_name, const char *bridge, int netns_fd, co
 		return nl_fail(err, r,
 			       "create veth %s on %s (peer %s in the pod's network namespace)",
 			       host_name, bridge, ifname);
-	return 0;
+	int index = link_ifindex(sk, host_name, "", err);
+	if (index < 0)
+		return index;
+	r = port_hairpin_on(sk, index);
+	return r < 0 ? nl_fail(err, r, "hairpin mode on %s", host_name) : 0;
 }
 
 struct pod_job {

@@ -23,7 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #define DEFAULT_STATE "/run/berth"
@@ -468,7 +471,41 @@ static int create_steps(struct creation *cr, struct berth_error **err)
 	return r;
 }
 
-static int make_pod_dir(const struct settings *set, const char *id, int *ret, struct berth_error **err)
+static int open_pod_dir(const char *dir, struct berth_error **err)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	return fd < 0 ? berth_error_setsys(err, errno, "%s", dir) : fd;
+}
+
+/* A pod directory that exists: a ready pod is "already exists"; one whose creator still holds
+ * its lock is being created; one left by a creator that died is undone, so the create can go
+ * on (1). */
+static int take_over_incomplete(const struct netns_config *c, const char *dir, const char *id,
+				struct berth_error **err)
+{
+	_cleanup_close_ int fd = open_pod_dir(dir, err);
+	if (fd < 0)
+		return fd;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK ?
+			       berth_error_set(err, EBUSY, "pod sandbox %s is being created by another process", id) :
+			       berth_error_setsys(err, errno, "%s", dir);
+	struct sandbox sb;
+	bool ready = sandbox_load(fd, id, &sb, NULL) == 0 && sb.ready;
+	sandbox_clear(&sb);
+	if (ready)
+		return berth_error_set(err, EEXIST, "pod sandbox %s already exists", id);
+	log_warn("pod sandbox %s: undoing what an interrupted creation left", id);
+	closep(&fd);
+	fd = -EBADF;
+	int r = pod_sandbox_remove(c, id, err);
+	return r < 0 ? r : 1;
+}
+
+/* Makes and locks the pod directory: the lock is held for the whole creation (removal waits for
+ * it), so an incomplete pod whose lock is free was left by a creator that died. */
+static int make_pod_dir(const struct netns_config *c, const struct settings *set, const char *id, int *ret,
+			struct berth_error **err)
 {
 	_cleanup_free_ char *pods = NULL, *dir = pod_path(set, id, NULL);
 	if (asprintf(&pods, "%s/pods", set->state) < 0 || !dir)
@@ -477,11 +514,42 @@ static int make_pod_dir(const struct settings *set, const char *id, int *ret, st
 		return berth_error_setsys(err, errno, "state directory %s", set->state);
 	if (mkdir(pods, 0711) < 0 && errno != EEXIST)
 		return berth_error_setsys(err, errno, "%s", pods);
-	if (mkdir(dir, 0755) < 0)
-		return errno == EEXIST ? berth_error_set(err, EEXIST, "pod sandbox %s already exists", id) :
-					 berth_error_setsys(err, errno, "%s", dir);
-	*ret = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	return *ret < 0 ? berth_error_setsys(err, errno, "%s", dir) : 0;
+	int r = 0;
+	for (int attempt = 0; mkdir(dir, 0755) < 0; attempt++) {
+		if (errno != EEXIST)
+			return berth_error_setsys(err, errno, "%s", dir);
+		if (attempt > 0)
+			return berth_error_set(err, EEXIST, "pod sandbox %s already exists", id);
+		r = take_over_incomplete(c, dir, id, err);
+		if (r < 0)
+			return r;
+	}
+	*ret = open_pod_dir(dir, err);
+	if (*ret >= 0 && flock(*ret, LOCK_EX) < 0)
+		return berth_error_setsys(err, errno, "locking %s", dir);
+	return *ret < 0 ? *ret : 0;
+}
+
+/* The subnets are checked before anything is made: a wrong one must not leave a pod behind. */
+static int check_subnets(const struct settings *set, struct berth_error **err)
+{
+	const char *subnets[2] = { set->subnet4, set->subnet6 };
+	for (size_t i = 0; i < 2; i++) {
+		if (!subnets[i] || set->cni_conf_dir)
+			continue;
+		char network[64];
+		snprintf(network, sizeof(network), "%s%s", set->bridge, i ? "-v6" : "");
+		struct ipam *m = NULL;
+		int r = ipam_open(set->state, network, subnets[i], &m, err);
+		int family = r == 0 ? ipam_family(m) : 0;
+		ipam_free(m);
+		if (r < 0)
+			return r;
+		if (family != (i ? AF_INET6 : AF_INET))
+			return berth_error_set(err, EINVAL, "%s \"%s\": not an IPv%d subnet", i ? "subnet6" : "subnet4",
+					       subnets[i], i ? 6 : 4);
+	}
+	return 0;
 }
 
 int pod_sandbox_create(const struct netns_config *c, const struct pod_spec *spec, struct pod_sandbox_status **ret,
@@ -489,23 +557,26 @@ int pod_sandbox_create(const struct netns_config *c, const struct pod_spec *spec
 {
 	struct settings set = settings_of(c);
 	int r = check_spec(spec, err);
+	if (r == 0)
+		r = check_subnets(&set, err);
 	if (r < 0)
 		return r;
 	struct creation cr = { .set = &set, .spec = spec, .dirfd = -EBADF, .ns_dir = pod_path(&set, spec->id, "ns") };
 	if (!cr.ns_dir)
 		return berth_error_set(err, ENOMEM, "out of memory");
-	r = make_pod_dir(&set, spec->id, &cr.dirfd, err);
-	if (r == 0) {
+	r = make_pod_dir(c, &set, spec->id, &cr.dirfd, err);
+	bool made = r == 0;
+	if (made)
 		r = create_steps(&cr, err);
-		if (r < 0) {
-			/* whatever was made goes again; the cause stays the error */
-			struct berth_error *ignored = NULL;
-			pod_sandbox_remove(c, spec->id, &ignored);
-			berth_error_free(ignored);
-		}
-	}
+	/* the lock goes with the fd; removal below takes it again */
 	if (cr.dirfd >= 0)
 		close(cr.dirfd);
+	if (r < 0 && made) {
+		/* whatever was made goes again; the cause stays the error */
+		struct berth_error *ignored = NULL;
+		pod_sandbox_remove(c, spec->id, &ignored);
+		berth_error_free(ignored);
+	}
 	sandbox_clear(&cr.sb);
 	free(cr.ns_dir);
 	if (r < 0)
@@ -542,6 +613,13 @@ static void release_addresses(const struct settings *set, const char *id, int *f
 	}
 }
 
+/* Whether path is a pinned namespace (the nsfs bind mount), not the empty file under it. */
+static bool is_namespace(const char *path)
+{
+	struct statfs st;
+	return statfs(path, &st) == 0 && st.f_type == NSFS_MAGIC;
+}
+
 static void undo_cni(const struct settings *set, const struct sandbox *sb, const char *ns_dir, int *first,
 		     struct berth_error **err)
 {
@@ -554,8 +632,11 @@ static void undo_cni(const struct settings *set, const struct sandbox *sb, const
 	struct pod_spec spec = { .id = sb->id };
 	_cleanup_free_ char *args = cni_args_of(&spec);
 	if (r == 0) {
+		/* a namespace that is gone (or was never pinned) is passed as "", as the CNI spec
+		 * says, so the plugins still release addresses and rules */
 		struct cni_call call = {
-			.bin_dirs = set->cni_bin_dir, .container_id = sb->id, .netns_path = netns,
+			.bin_dirs = set->cni_bin_dir, .container_id = sb->id,
+			.netns_path = is_namespace(netns) ? netns : "",
 			.ifname = POD_IFNAME, .args = args, .ports = sb->ports, .n_ports = sb->n_ports,
 		};
 		r = cni_del(n, &call, sb->cni_result, &e);
@@ -598,6 +679,10 @@ int pod_sandbox_remove(const struct netns_config *c, const char *id, struct bert
 		return 0;
 	if (dirfd < 0)
 		return berth_error_setsys(err, errno, "%s", dir);
+	/* a creation in progress finishes first */
+	while (flock(dirfd, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return berth_error_setsys(err, errno, "locking %s", dir);
 	struct sandbox sb;
 	sandbox_load(dirfd, id, &sb, NULL); /* without it, the steps work from the id */
 	int first = 0;
