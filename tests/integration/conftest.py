@@ -33,6 +33,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from proctools import MARK_VAR, marked_pids, pid_alive, umount, wait_until  # noqa: F401
+from proctools import unescape_mount_path as _unescape  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 RUNTIME = os.environ.get("BERTH_RUNTIME") or str(REPO / "build" / "tools" / "berth-runtime")
@@ -40,7 +42,6 @@ FIXTURES = Path(os.environ.get("BERTH_FIXTURES") or REPO / "tests" / "fixtures")
 MAKE_BUNDLE = FIXTURES / "make-bundle.sh"
 
 TIMEOUT = 20  # seconds, for every runtime command
-MARK_VAR = "BERTH_TEST_MARK"
 _libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNS = 0x00020000
 MS_REC = 0x4000
@@ -120,24 +121,7 @@ def describe(result):
 
 def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
     """Poll predicate() until it returns a true value; return that value or fail."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
-def pid_alive(pid):
-    """True while pid exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    state = stat.rsplit(")", 1)[1].split()[0]
-    return state not in ("Z", "X")
+    return wait_until(predicate, timeout, what, interval)
 
 
 def proc_cmdline(pid):
@@ -168,22 +152,6 @@ def pids_in_pid_namespace_of(pid):
     return sorted(found)
 
 
-def marked_pids(mark):
-    """Pids of live processes whose environment holds BERTH_TEST_MARK=mark."""
-    needle = f"{MARK_VAR}={mark}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            env = Path(f"/proc/{entry}/environ").read_bytes()
-        except OSError:
-            continue
-        if needle in env.split(b"\0"):
-            found.append(int(entry))
-    return found
-
-
 def read_mountinfo():
     """Mount id -> mountinfo line for this mount namespace."""
     lines = Path("/proc/self/mountinfo").read_text().splitlines()
@@ -200,18 +168,6 @@ def mount_options(line):
     fields = line.split()
     sep = fields.index("-")
     return set(fields[5].split(",")), set(fields[sep + 3].split(","))
-
-
-def _unescape(path):
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), path)
-
-
-
-
-def umount(path, flags=0):
-    if _libc.umount2(os.fsencode(str(path)), flags) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"umount {path}: {os.strerror(err)}")
 
 
 def expect_error(rt, result, *needles):

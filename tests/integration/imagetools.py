@@ -29,7 +29,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -40,6 +39,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from proctools import mounts_under, stop_process, umount, wait_until  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 BERTH = os.environ.get("BERTH") or str(REPO / "build" / "tools" / "berth")
@@ -98,52 +98,12 @@ def http(url, headers=None, method="GET", timeout=10):
         return e.code, e.headers, e.read()
 
 
-def wait_until(predicate, timeout, what, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
-def stop_process(proc, timeout=5):
-    """SIGTERM, then SIGKILL, one process we started (by its pid); reap it."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def sha256_file(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return "sha256:" + h.hexdigest()
-
-
-def mounts_under(path):
-    """Mount points at or under path in this mount namespace."""
-    path = os.path.realpath(path)
-    found = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        point = line.split()[4].replace("\\040", " ").replace("\\011", "\t")
-        point = point.replace("\\012", "\n").replace("\\134", "\\")
-        if point == path or point.startswith(path + "/"):
-            found.append(point)
-    return found
-
-
-def umount(path, flags=0):
-    if _libc.umount2(os.fsencode(str(path)), flags) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"umount {path}: {os.strerror(err)}")
 
 
 def assert_tree(expected_tree, path, what):

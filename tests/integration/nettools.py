@@ -40,13 +40,14 @@ import time
 from pathlib import Path
 
 import pytest
+from proctools import (  # noqa: F401 (re-exported for the tests)
+    MARK_VAR, marked_pids, mounts_under, pid_alive, pids_with_env, umount, wait_until)
 
 REPO = Path(__file__).resolve().parents[2]
 PODNET = os.environ.get("BERTH_PODNET") or str(REPO / "build" / "tests" / "podnet")
 PYTHON = "/usr/bin/python3"
 BUSYBOX = "/bin/busybox"
 CNI_BIN = "/usr/lib/cni"
-MARK_VAR = "BERTH_TEST_MARK"  # as conftest.py: processes podnet starts carry the test's mark
 TIMEOUT = 20  # seconds, for one command
 PODNET_TIMEOUT = 10  # seconds, for one podnet command (they take milliseconds)
 
@@ -101,26 +102,6 @@ def run(argv, timeout=TIMEOUT, check=True, env=None, input=None):
     return result
 
 
-def wait_until(predicate, timeout=10.0, what="condition", interval=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
-def pid_alive(pid):
-    """True while pid exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
 def proc_state(pid):
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -142,36 +123,10 @@ def pids_in_ns(kind, ino):
     return sorted(found)
 
 
-def marked_pids(mark):
-    needle = f"{MARK_VAR}={mark}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            env = Path(f"/proc/{entry}/environ").read_bytes()
-        except OSError:
-            continue
-        if needle in env.split(b"\0") and pid_alive(int(entry)):
-            found.append(int(entry))
-    return found
-
-
 def cni_plugin_pids(container_id):
     """Live processes running a CNI command for container_id (the plugins and what they run:
     their environment holds CNI_CONTAINERID=container_id)."""
-    needle = f"CNI_CONTAINERID={container_id}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            env = Path(f"/proc/{entry}/environ").read_bytes()
-        except OSError:
-            continue
-        if needle in env.split(b"\0") and pid_alive(int(entry)):
-            found.append(int(entry))
-    return found
+    return pids_with_env(f"CNI_CONTAINERID={container_id}", zombies=False)
 
 
 def proc_cmdline(pid):
@@ -179,27 +134,6 @@ def proc_cmdline(pid):
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
     except OSError:
         return None
-
-
-def _unescape(path):
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), path)
-
-
-def mounts_under(path):
-    """Mount points at or under path in this mount namespace (podnet's, too)."""
-    path = os.path.realpath(path)
-    found = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        point = _unescape(line.split()[4])
-        if point == path or point.startswith(path + "/"):
-            found.append(point)
-    return found
-
-
-def umount(path, flags=0):
-    if _libc.umount2(os.fsencode(str(path)), flags) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"umount {path}: {os.strerror(err)}")
 
 
 def ns_type(path):
@@ -609,7 +543,7 @@ class Node(NetNamespace):
         pods = self.pod_dirs()
         if pods:
             found.append(f"pod directories remain: {pods}")
-        pids = marked_pids(self.mark)
+        pids = marked_pids(self.mark, zombies=False)
         if pids:
             found.append("processes podnet started remain:\n  " +
                          "\n  ".join(f"{p} {proc_cmdline(p)}" for p in pids))
@@ -638,7 +572,7 @@ class Node(NetNamespace):
                 found.append(f"podnet remove at teardown: {e}")
         found += self.problems()
         # clean up whatever is left, so that the rest of the session is not affected
-        for pid in marked_pids(self.mark):
+        for pid in marked_pids(self.mark, zombies=False):
             try:
                 os.kill(pid, signal.SIGKILL)  # started by podnet for this test (marked)
             except ProcessLookupError:
