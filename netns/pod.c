@@ -645,22 +645,47 @@ static void undo_cni(const struct settings *set, const struct sandbox *sb, const
 	keep_first(r, &e, first, err);
 }
 
-static void undo_network(const struct settings *set, const struct sandbox *sb, const char *ns_dir, int *first,
-			 struct berth_error **err)
+static bool bridge_mode(const struct settings *set, const struct sandbox *sb)
+{
+	if (strcmp(sb->mode, "cni") == 0 || strcmp(sb->mode, "host") == 0)
+		return false;
+	return sb->mode[0] || !set->cni_conf_dir;
+}
+
+/* What must go while the pod's network namespace is still pinned: the CNI plugins' DEL (they
+ * work inside it) and the hostPort rules (before the address can be given again). */
+static void undo_network_before_unpin(const struct settings *set, const struct sandbox *sb, const char *ns_dir,
+				      int *first, struct berth_error **err)
 {
 	struct berth_error *e = NULL;
-	if (strcmp(sb->mode, "cni") == 0 || (!sb->mode[0] && set->cni_conf_dir)) {
+	if (strcmp(sb->mode, "cni") == 0 || (!sb->mode[0] && set->cni_conf_dir))
 		undo_cni(set, sb, ns_dir, first, err);
+	else if (bridge_mode(set, sb))
+		keep_first(nat_ports_remove(sb->id, &e), &e, first, err);
+}
+
+/* How long removal waits for the kernel to take the veth pair away with the unpinned namespace
+ * before deleting it itself. */
+#define VETH_GONE_WAIT_MS 200
+
+/* The veth pair goes with the pod's network namespace once it is unpinned: the kernel's namespace
+ * cleanup unregisters it in about half the time an RTM_DELLINK of it takes (it waits for RCU
+ * grace periods; the cleanup batches them). If something still holds the namespace (a process
+ * left in it), the pair is deleted here. The address is released only after the pair is gone,
+ * so it is never given to a new pod while the old eth0 still has it. */
+static void undo_network_after_unpin(const struct settings *set, const struct sandbox *sb, int *first,
+				     struct berth_error **err)
+{
+	if (!bridge_mode(set, sb))
 		return;
-	}
-	if (strcmp(sb->mode, "host") == 0)
-		return;
-	keep_first(nat_ports_remove(sb->id, &e), &e, first, err);
 	char veth[16];
 	if (sb->veth[0])
 		snprintf(veth, sizeof(veth), "%s", sb->veth);
 	else
 		veth_name(sb->id, veth);
+	for (int waited = 0; waited < VETH_GONE_WAIT_MS && link_exists(veth); waited++)
+		usleep(1000);
+	struct berth_error *e = NULL;
 	keep_first(link_delete(veth, &e), &e, first, err);
 	release_addresses(set, sb->id, first, err);
 }
@@ -686,9 +711,10 @@ int pod_sandbox_remove(const struct netns_config *c, const char *id, struct bert
 	struct sandbox sb;
 	sandbox_load(dirfd, id, &sb, NULL); /* without it, the steps work from the id */
 	int first = 0;
-	undo_network(&set, &sb, ns_dir, &first, err);
+	undo_network_before_unpin(&set, &sb, ns_dir, &first, err);
 	struct berth_error *e = NULL;
 	keep_first(ns_unpin(ns_dir, sb.init_pid, &e), &e, &first, err);
+	undo_network_after_unpin(&set, &sb, &first, err);
 	sandbox_clear(&sb);
 	if (first < 0)
 		return berth_error_wrap(err, "removing pod sandbox %s", id);
