@@ -16,6 +16,7 @@ import os
 import random
 import shlex
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -405,6 +406,31 @@ def test_pod_ids_named_like_shared_rules(node, outside, names):
     assert_echo(other.enter(), OUTSIDE_IP, 7000, payload="still masqueraded")
     assert server.peers(1)[0][0] == NODE_IP
     assert node.berth_rules() == []
+
+
+def test_remove_while_a_process_holds_the_namespace(node):
+    """Removal lets the kernel take the veth pair away with the unpinned namespace; when a
+    process still holds the namespace, that cannot happen, and removal deletes the pair itself
+    before the address is released: nothing is left, and the address is not handed out while
+    the old eth0 could still have it."""
+    pod = node.create("held")
+    holder = subprocess.Popen(pod.enter() + ["sleep", "60"], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: os.path.exists(f"/proc/{holder.pid}/ns/net") and
+                   os.stat(f"/proc/{holder.pid}/ns/net").st_ino == os.stat(pod["netns"]).st_ino,
+                   5, "the holder to enter the pod's namespace")
+        started = time.monotonic()
+        node.remove("held")
+        elapsed = time.monotonic() - started
+        # checked at once: remove returns only after the pair is gone
+        assert node.veths() == [] and node.reservations() == {}, (node.veths(), node.reservations())
+        assert elapsed < 5, f"remove took {elapsed:.1f}s"
+        assert holder.poll() is None  # the holder was not touched
+    finally:
+        holder.kill()
+        holder.wait()
+    node.assert_clean()
 
 
 def test_remove_after_the_namespace_mount_is_gone(node, backend):
