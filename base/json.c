@@ -10,7 +10,7 @@
 /* struct json is yajl's tree node; the cast is the whole adapter. */
 #define NODE(j) ((yajl_val)(j))
 
-int json_parse(const char *text, struct json **ret, struct berth_error **err)
+int bjson_parse(const char *text, struct json **ret, struct berth_error **err)
 {
 	char errbuf[256] = "";
 	yajl_val v = yajl_tree_parse(text, errbuf, sizeof(errbuf));
@@ -25,19 +25,19 @@ int json_parse(const char *text, struct json **ret, struct berth_error **err)
 	return 0;
 }
 
-struct json *json_free(struct json *j)
+struct json *bjson_free(struct json *j)
 {
 	if (j)
 		yajl_tree_free(NODE(j));
 	return NULL;
 }
 
-void json_freep(struct json **j)
+void bjson_freep(struct json **j)
 {
-	*j = json_free(*j);
+	*j = bjson_free(*j);
 }
 
-enum json_type json_type_of(const struct json *j)
+enum json_type bjson_type_of(const struct json *j)
 {
 	if (!j)
 		return JSON_ABSENT;
@@ -58,16 +58,16 @@ enum json_type json_type_of(const struct json *j)
 	}
 }
 
-const char *json_type_name(enum json_type t)
+const char *bjson_type_name(enum json_type t)
 {
 	static const char *const names[] = { "absent", "null",  "a string", "a number",
 					     "an object", "an array", "a boolean" };
 	return names[t];
 }
 
-const struct json *json_object_get(const struct json *obj, const char *key)
+const struct json *bjson_object_get(const struct json *obj, const char *key)
 {
-	if (json_type_of(obj) != JSON_OBJECT)
+	if (bjson_type_of(obj) != JSON_OBJECT)
 		return NULL;
 	yajl_val o = NODE(obj);
 	/* the last duplicate wins, as in most parsers */
@@ -77,52 +77,52 @@ const struct json *json_object_get(const struct json *obj, const char *key)
 	return NULL;
 }
 
-size_t json_object_size(const struct json *obj)
+size_t bjson_object_size(const struct json *obj)
 {
-	return json_type_of(obj) == JSON_OBJECT ? NODE(obj)->u.object.len : 0;
+	return bjson_type_of(obj) == JSON_OBJECT ? NODE(obj)->u.object.len : 0;
 }
 
-const char *json_object_key(const struct json *obj, size_t i)
+const char *bjson_object_key(const struct json *obj, size_t i)
 {
-	return i < json_object_size(obj) ? NODE(obj)->u.object.keys[i] : NULL;
+	return i < bjson_object_size(obj) ? NODE(obj)->u.object.keys[i] : NULL;
 }
 
-const struct json *json_object_value(const struct json *obj, size_t i)
+const struct json *bjson_object_value(const struct json *obj, size_t i)
 {
-	return i < json_object_size(obj) ? (const struct json *)NODE(obj)->u.object.values[i] : NULL;
+	return i < bjson_object_size(obj) ? (const struct json *)NODE(obj)->u.object.values[i] : NULL;
 }
 
-size_t json_array_size(const struct json *arr)
+size_t bjson_array_size(const struct json *arr)
 {
-	return json_type_of(arr) == JSON_ARRAY ? NODE(arr)->u.array.len : 0;
+	return bjson_type_of(arr) == JSON_ARRAY ? NODE(arr)->u.array.len : 0;
 }
 
-const struct json *json_array_get(const struct json *arr, size_t i)
+const struct json *bjson_array_get(const struct json *arr, size_t i)
 {
-	return i < json_array_size(arr) ? (const struct json *)NODE(arr)->u.array.values[i] : NULL;
+	return i < bjson_array_size(arr) ? (const struct json *)NODE(arr)->u.array.values[i] : NULL;
 }
 
-const char *json_string(const struct json *j)
+const char *bjson_string(const struct json *j)
 {
-	return json_type_of(j) == JSON_STRING ? NODE(j)->u.string : NULL;
+	return bjson_type_of(j) == JSON_STRING ? NODE(j)->u.string : NULL;
 }
 
-bool json_bool(const struct json *j)
+bool bjson_bool(const struct json *j)
 {
 	return j && NODE(j)->type == yajl_t_true;
 }
 
-bool json_int64(const struct json *j, int64_t *ret)
+bool bjson_int64(const struct json *j, int64_t *ret)
 {
-	if (json_type_of(j) != JSON_NUMBER || !(NODE(j)->u.number.flags & YAJL_NUMBER_INT_VALID))
+	if (bjson_type_of(j) != JSON_NUMBER || !(NODE(j)->u.number.flags & YAJL_NUMBER_INT_VALID))
 		return false;
 	*ret = NODE(j)->u.number.i;
 	return true;
 }
 
-bool json_uint64(const struct json *j, uint64_t *ret)
+bool bjson_uint64(const struct json *j, uint64_t *ret)
 {
-	if (json_type_of(j) != JSON_NUMBER)
+	if (bjson_type_of(j) != JSON_NUMBER)
 		return false;
 	const char *r = NODE(j)->u.number.r;
 	if (!r || r[0] == '-' || strpbrk(r, ".eE"))
@@ -142,7 +142,7 @@ struct json_writer {
 	bool failed;
 };
 
-struct json_writer *json_writer_new(bool pretty)
+struct json_writer *bjson_writer_new(bool pretty)
 {
 	struct json_writer *w = calloc(1, sizeof(*w));
 	if (!w)
@@ -164,104 +164,104 @@ static void check(struct json_writer *w, yajl_gen_status st)
 		w->failed = true;
 }
 
-void json_writer_begin_object(struct json_writer *w)
+void bjson_writer_begin_object(struct json_writer *w)
 {
 	w->depth++;
 	check(w, yajl_gen_map_open(w->g));
 }
-void json_writer_end_object(struct json_writer *w)
+void bjson_writer_end_object(struct json_writer *w)
 {
 	w->depth--;
 	check(w, yajl_gen_map_close(w->g));
 }
-void json_writer_begin_array(struct json_writer *w)
+void bjson_writer_begin_array(struct json_writer *w)
 {
 	w->depth++;
 	check(w, yajl_gen_array_open(w->g));
 }
-void json_writer_end_array(struct json_writer *w)
+void bjson_writer_end_array(struct json_writer *w)
 {
 	w->depth--;
 	check(w, yajl_gen_array_close(w->g));
 }
-void json_writer_string(struct json_writer *w, const char *s)
+void bjson_writer_string(struct json_writer *w, const char *s)
 {
 	check(w, yajl_gen_string(w->g, (const unsigned char *)s, strlen(s)));
 }
-void json_writer_key(struct json_writer *w, const char *key)
+void bjson_writer_key(struct json_writer *w, const char *key)
 {
-	json_writer_string(w, key);
+	bjson_writer_string(w, key);
 }
-void json_writer_int(struct json_writer *w, int64_t v)
+void bjson_writer_int(struct json_writer *w, int64_t v)
 {
 	check(w, yajl_gen_integer(w->g, v));
 }
-void json_writer_uint(struct json_writer *w, uint64_t v)
+void bjson_writer_uint(struct json_writer *w, uint64_t v)
 {
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
 	check(w, yajl_gen_number(w->g, buf, (size_t)n));
 }
-void json_writer_bool(struct json_writer *w, bool v)
+void bjson_writer_bool(struct json_writer *w, bool v)
 {
 	check(w, yajl_gen_bool(w->g, v));
 }
-void json_writer_null(struct json_writer *w)
+void bjson_writer_null(struct json_writer *w)
 {
 	check(w, yajl_gen_null(w->g));
 }
 
-void json_writer_value(struct json_writer *w, const struct json *j)
+void bjson_writer_value(struct json_writer *w, const struct json *j)
 {
 	yajl_val v = NODE(j);
-	switch (json_type_of(j)) {
+	switch (bjson_type_of(j)) {
 	case JSON_ABSENT:
 	case JSON_NULL:
-		json_writer_null(w);
+		bjson_writer_null(w);
 		break;
 	case JSON_STRING:
-		json_writer_string(w, v->u.string);
+		bjson_writer_string(w, v->u.string);
 		break;
 	case JSON_NUMBER:
 		check(w, yajl_gen_number(w->g, v->u.number.r, strlen(v->u.number.r)));
 		break;
 	case JSON_BOOL:
-		json_writer_bool(w, json_bool(j));
+		bjson_writer_bool(w, bjson_bool(j));
 		break;
 	case JSON_OBJECT:
-		json_writer_begin_object(w);
+		bjson_writer_begin_object(w);
 		for (size_t i = 0; i < v->u.object.len; i++) {
-			json_writer_key(w, v->u.object.keys[i]);
-			json_writer_value(w, (const struct json *)v->u.object.values[i]);
+			bjson_writer_key(w, v->u.object.keys[i]);
+			bjson_writer_value(w, (const struct json *)v->u.object.values[i]);
 		}
-		json_writer_end_object(w);
+		bjson_writer_end_object(w);
 		break;
 	case JSON_ARRAY:
-		json_writer_begin_array(w);
+		bjson_writer_begin_array(w);
 		for (size_t i = 0; i < v->u.array.len; i++)
-			json_writer_value(w, (const struct json *)v->u.array.values[i]);
-		json_writer_end_array(w);
+			bjson_writer_value(w, (const struct json *)v->u.array.values[i]);
+		bjson_writer_end_array(w);
 		break;
 	}
 }
 
-void json_writer_kv_string(struct json_writer *w, const char *key, const char *s)
+void bjson_writer_kv_string(struct json_writer *w, const char *key, const char *s)
 {
-	json_writer_key(w, key);
-	json_writer_string(w, s);
+	bjson_writer_key(w, key);
+	bjson_writer_string(w, s);
 }
-void json_writer_kv_int(struct json_writer *w, const char *key, int64_t v)
+void bjson_writer_kv_int(struct json_writer *w, const char *key, int64_t v)
 {
-	json_writer_key(w, key);
-	json_writer_int(w, v);
+	bjson_writer_key(w, key);
+	bjson_writer_int(w, v);
 }
-void json_writer_kv_bool(struct json_writer *w, const char *key, bool v)
+void bjson_writer_kv_bool(struct json_writer *w, const char *key, bool v)
 {
-	json_writer_key(w, key);
-	json_writer_bool(w, v);
+	bjson_writer_key(w, key);
+	bjson_writer_bool(w, v);
 }
 
-int json_writer_finish(struct json_writer *w, char **ret, size_t *ret_len)
+int bjson_writer_finish(struct json_writer *w, char **ret, size_t *ret_len)
 {
 	if (!w)
 		return -ENOMEM;

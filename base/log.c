@@ -45,16 +45,16 @@ void format_rfc3339_now_buf(char *buf, size_t len)
 
 static char *format_json_line(const char *level, const char *msg, const char *now)
 {
-	struct json_writer *w = json_writer_new(false);
+	struct json_writer *w = bjson_writer_new(false);
 	if (!w)
 		return NULL;
-	json_writer_begin_object(w);
-	json_writer_kv_string(w, "level", level);
-	json_writer_kv_string(w, "msg", msg);
-	json_writer_kv_string(w, "time", now);
-	json_writer_end_object(w);
+	bjson_writer_begin_object(w);
+	bjson_writer_kv_string(w, "level", level);
+	bjson_writer_kv_string(w, "msg", msg);
+	bjson_writer_kv_string(w, "time", now);
+	bjson_writer_end_object(w);
 	char *text = NULL, *line = NULL;
-	if (json_writer_finish(w, &text, NULL) >= 0 && asprintf(&line, "%s\n", text) < 0)
+	if (bjson_writer_finish(w, &text, NULL) >= 0 && asprintf(&line, "%s\n", text) < 0)
 		line = NULL;
 	free(text);
 	return line;

@@ -104,8 +104,8 @@ static int addf(struct cgroup_settings *s, const char *field, const char *file, 
 
 static const struct json *get(const struct json *o, const char *key)
 {
-	const struct json *j = json_object_get(o, key);
-	return json_type_of(j) == JSON_NULL ? NULL : j;
+	const struct json *j = bjson_object_get(o, key);
+	return bjson_type_of(j) == JSON_NULL ? NULL : j;
 }
 
 static int get_i64(const struct json *o, const char *prefix, const char *key, int64_t *ret,
@@ -115,7 +115,7 @@ static int get_i64(const struct json *o, const char *prefix, const char *key, in
 	*has = false;
 	if (!j)
 		return 0;
-	if (!json_int64(j, ret))
+	if (!bjson_int64(j, ret))
 		return berth_error_set(err, EINVAL, "%s.%s: must be an integer", prefix, key);
 	*has = true;
 	return 0;
@@ -128,7 +128,7 @@ static int get_u64(const struct json *o, const char *prefix, const char *key, ui
 	*has = false;
 	if (!j)
 		return 0;
-	if (!json_uint64(j, ret))
+	if (!bjson_uint64(j, ret))
 		return berth_error_set(err, EINVAL, "%s.%s: must be an integer of 0 or more", prefix,
 				       key);
 	*has = true;
@@ -139,14 +139,14 @@ static int refuse(const struct json *o, const char *prefix, const char *key, con
 		  struct berth_error **err)
 {
 	const struct json *j = get(o, key);
-	if (!j || (json_type_of(j) == JSON_BOOL && !json_bool(j)))
+	if (!j || (bjson_type_of(j) == JSON_BOOL && !bjson_bool(j)))
 		return 0;
 	return berth_error_set(err, ENOTSUP, "%s.%s: %s", prefix, key, why);
 }
 
 static int expect_object(const struct json *j, const char *name, struct berth_error **err)
 {
-	if (j && json_type_of(j) != JSON_OBJECT)
+	if (j && bjson_type_of(j) != JSON_OBJECT)
 		return berth_error_set(err, EINVAL, "%s: must be an object", name);
 	return 0;
 }
@@ -235,7 +235,7 @@ static int cpu(const struct json *c, struct cgroup_settings *s, struct berth_err
 		return r;
 	if (has_idle && (r = addf(s, p, "cpu.idle", "%" PRId64, idle)) < 0)
 		return r;
-	const char *cpus = json_string(get(c, "cpus")), *mems = json_string(get(c, "mems"));
+	const char *cpus = bjson_string(get(c, "cpus")), *mems = bjson_string(get(c, "mems"));
 	if (cpus && *cpus && (r = cgroup_settings_add(s, p, "cpuset.cpus", cpus)) < 0)
 		return r;
 	if (mems && *mems && (r = cgroup_settings_add(s, p, "cpuset.mems", mems)) < 0)
@@ -248,10 +248,10 @@ static int device_list(const struct json *arr, const char *name, const char *key
 {
 	if (!arr)
 		return 0;
-	if (json_type_of(arr) != JSON_ARRAY)
+	if (bjson_type_of(arr) != JSON_ARRAY)
 		return berth_error_set(err, EINVAL, "%s: must be an array", name);
-	for (size_t i = 0; i < json_array_size(arr); i++) {
-		const struct json *d = json_array_get(arr, i);
+	for (size_t i = 0; i < bjson_array_size(arr); i++) {
+		const struct json *d = bjson_array_get(arr, i);
 		uint64_t major, minor, v;
 		bool hm, hn, hv;
 		char item[128];
@@ -316,11 +316,11 @@ static int hugepages(const struct json *arr, struct cgroup_settings *s, struct b
 	const char *p = "linux.resources.hugepageLimits";
 	if (!arr)
 		return 0;
-	if (json_type_of(arr) != JSON_ARRAY)
+	if (bjson_type_of(arr) != JSON_ARRAY)
 		return berth_error_set(err, EINVAL, "%s: must be an array", p);
-	for (size_t i = 0; i < json_array_size(arr); i++) {
-		const struct json *h = json_array_get(arr, i);
-		const char *size = json_string(get(h, "pageSize"));
+	for (size_t i = 0; i < bjson_array_size(arr); i++) {
+		const struct json *h = bjson_array_get(arr, i);
+		const char *size = bjson_string(get(h, "pageSize"));
 		uint64_t limit;
 		bool has;
 		char item[96], file[64];
@@ -345,9 +345,9 @@ static int unified(const struct json *u, struct cgroup_settings *s, struct berth
 	int r = expect_object(u, p, err);
 	if (r < 0 || !u)
 		return r;
-	for (size_t i = 0; i < json_object_size(u); i++) {
-		const char *file = json_object_key(u, i);
-		const char *value = json_string(json_object_value(u, i));
+	for (size_t i = 0; i < bjson_object_size(u); i++) {
+		const char *file = bjson_object_key(u, i);
+		const char *value = bjson_string(bjson_object_value(u, i));
 		const char *dot = strchr(file, '.');
 		if (!value)
 			return berth_error_set(err, EINVAL, "%s.%s: must be a string", p, file);
@@ -374,7 +374,7 @@ int cgroup_settings_from_oci(const struct json *res, struct cgroup_settings **re
 	if (r < 0)
 		return r;
 	const struct json *devices = get(res, "devices");
-	if (json_array_size(devices) > 0)
+	if (bjson_array_size(devices) > 0)
 		return berth_error_set(err, ENOTSUP,
 				       "%s.devices: device rules need cgroup v2's eBPF device filter, which berth does not support yet",
 				       p);

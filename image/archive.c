@@ -334,7 +334,7 @@ static int member_read_json(const struct import *im, const struct member *m, str
 	int r = member_read(im, m, STORE_MAX_MANIFEST, &body, &len, err);
 	if (r == 0 && strlen(body) != len)
 		r = berth_error_set(err, EINVAL, "%s: not JSON (contains a NUL byte)", m->path);
-	if (r == 0 && json_parse(body, ret, err) < 0)
+	if (r == 0 && bjson_parse(body, ret, err) < 0)
 		r = berth_error_wrap(err, "%s", m->path);
 	return r;
 }
@@ -474,9 +474,9 @@ static int oci_select(struct import *im, const struct descriptor *d, struct plan
  * whole reference: alone, a tag ("latest", as Docker 25 writes it) says nothing of the image. */
 static int oci_name(const struct json *entry, const char *what, char **ret, struct berth_error **err)
 {
-	const struct json *ann = json_object_get(entry, "annotations");
-	const char *name = json_string(json_object_get(ann, ANNOTATION_CONTAINERD_NAME));
-	const char *ref = json_string(json_object_get(ann, ANNOTATION_REF_NAME));
+	const struct json *ann = bjson_object_get(entry, "annotations");
+	const char *name = bjson_string(bjson_object_get(ann, ANNOTATION_CONTAINERD_NAME));
+	const char *ref = bjson_string(bjson_object_get(ann, ANNOTATION_REF_NAME));
 	if (!name && ref && (strchr(ref, '/') || strchr(ref, ':')))
 		name = ref;
 	if (!name && ref)
@@ -492,11 +492,11 @@ static int oci_name(const struct json *entry, const char *what, char **ret, stru
 static int plan_oci(struct import *im, struct member *index, struct berth_error **err)
 {
 	_cleanup_free_ char *body = NULL;
-	_cleanup_(json_freep) struct json *j = NULL;
+	_cleanup_(bjson_freep) struct json *j = NULL;
 	size_t len = 0;
 	struct index x = { 0 };
 	int r = member_read(im, index, STORE_MAX_MANIFEST, &body, &len, err);
-	if (r == 0 && (json_parse(body, &j, err) < 0 || index_parse(body, len, &x, err) < 0))
+	if (r == 0 && (bjson_parse(body, &j, err) < 0 || index_parse(body, len, &x, err) < 0))
 		r = berth_error_wrap(err, "index.json");
 	if (r == 0 && x.n == 0)
 		r = berth_error_set(err, EINVAL, "index.json: no images");
@@ -508,7 +508,7 @@ static int plan_oci(struct import *im, struct member *index, struct berth_error 
 		if (!(p->names = calloc(2, sizeof(*p->names))))
 			r = berth_error_set(err, ENOMEM, "out of memory");
 		if (r == 0)
-			r = oci_name(json_array_get(json_object_get(j, "manifests"), i), p->what, &p->names[0], err);
+			r = oci_name(bjson_array_get(bjson_object_get(j, "manifests"), i), p->what, &p->names[0], err);
 		if (r == 0 && oci_select(im, &x.manifests[i], p, err) < 0)
 			r = berth_error_wrap(err, "%s", p->what);
 	}
@@ -518,14 +518,14 @@ static int plan_oci(struct import *im, struct member *index, struct berth_error 
 
 static int docker_names(const struct json *tags, struct plan *p, struct berth_error **err)
 {
-	size_t n = json_array_size(tags);
+	size_t n = bjson_array_size(tags);
 	if (n == 0)
 		return berth_error_set(err, EINVAL, "%s: no RepoTags: an image without a name cannot be imported",
 				       p->what);
 	if (!(p->names = calloc(n + 1, sizeof(*p->names))))
 		return berth_error_set(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
-		const char *tag = json_string(json_array_get(tags, i));
+		const char *tag = bjson_string(bjson_array_get(tags, i));
 		if (!tag)
 			return berth_error_set(err, EINVAL, "%s: RepoTags[%zu]: expected a string", p->what, i);
 		if (image_reference_normalize(tag, &p->names[i], err) < 0)
@@ -559,7 +559,7 @@ static int docker_layer(struct import *im, const struct json *ref, size_t i, str
 	char what[sizeof(p->what) + 32];
 	snprintf(what, sizeof(what), "%s: Layers[%zu]", p->what, i);
 	struct member *m;
-	int r = member_resolve(im, json_string(ref), what, &m, err);
+	int r = member_resolve(im, bjson_string(ref), what, &m, err);
 	if (r == 0 && check_digest_name(m, err) < 0)
 		r = berth_error_wrap(err, "%s", what);
 	if (r < 0)
@@ -575,30 +575,30 @@ static int docker_layer(struct import *im, const struct json *ref, size_t i, str
 
 static void write_descriptor(struct json_writer *w, const struct descriptor *d)
 {
-	json_writer_begin_object(w);
-	json_writer_kv_string(w, "mediaType", d->media_type);
-	json_writer_kv_string(w, "digest", d->digest);
-	json_writer_key(w, "size");
-	json_writer_uint(w, d->size);
-	json_writer_end_object(w);
+	bjson_writer_begin_object(w);
+	bjson_writer_kv_string(w, "mediaType", d->media_type);
+	bjson_writer_kv_string(w, "digest", d->digest);
+	bjson_writer_key(w, "size");
+	bjson_writer_uint(w, d->size);
+	bjson_writer_end_object(w);
 }
 
 /* The OCI image manifest for a docker-archive image, and its descriptor. */
 static int docker_manifest(struct plan *p, struct berth_error **err)
 {
-	struct json_writer *w = json_writer_new(false);
-	json_writer_begin_object(w);
-	json_writer_kv_int(w, "schemaVersion", 2);
-	json_writer_kv_string(w, "mediaType", p->manifest.media_type);
-	json_writer_key(w, "config");
+	struct json_writer *w = bjson_writer_new(false);
+	bjson_writer_begin_object(w);
+	bjson_writer_kv_int(w, "schemaVersion", 2);
+	bjson_writer_kv_string(w, "mediaType", p->manifest.media_type);
+	bjson_writer_key(w, "config");
 	write_descriptor(w, &p->manifest.config);
-	json_writer_key(w, "layers");
-	json_writer_begin_array(w);
+	bjson_writer_key(w, "layers");
+	bjson_writer_begin_array(w);
 	for (size_t i = 0; i < p->manifest.n_layers; i++)
 		write_descriptor(w, &p->manifest.layers[i]);
-	json_writer_end_array(w);
-	json_writer_end_object(w);
-	int r = json_writer_finish(w, &p->manifest_json, &p->manifest_len);
+	bjson_writer_end_array(w);
+	bjson_writer_end_object(w);
+	int r = bjson_writer_finish(w, &p->manifest_json, &p->manifest_len);
 	if (r < 0)
 		return berth_error_set(err, -r, "%s: cannot write the image manifest", p->what);
 	struct descriptor d = { .size = p->manifest_len };
@@ -610,16 +610,16 @@ static int docker_image(struct import *im, const struct json *item, struct plan 
 {
 	char what[sizeof(p->what) + 16];
 	snprintf(what, sizeof(what), "%s: Config", p->what);
-	const struct json *layers = json_object_get(item, "Layers");
-	if (json_type_of(item) != JSON_OBJECT || json_type_of(layers) != JSON_ARRAY)
+	const struct json *layers = bjson_object_get(item, "Layers");
+	if (bjson_type_of(item) != JSON_OBJECT || bjson_type_of(layers) != JSON_ARRAY)
 		return berth_error_set(err, EINVAL, "%s: expected an object with Config, RepoTags and Layers", p->what);
-	p->manifest.n_layers = json_array_size(layers);
+	p->manifest.n_layers = bjson_array_size(layers);
 	if (!(p->manifest.media_type = strdup(MT_OCI_MANIFEST)) ||
 	    !(p->manifest.layers = calloc(p->manifest.n_layers + 1, sizeof(*p->manifest.layers))))
 		return berth_error_set(err, ENOMEM, "out of memory");
-	int r = docker_names(json_object_get(item, "RepoTags"), p, err);
+	int r = docker_names(bjson_object_get(item, "RepoTags"), p, err);
 	if (r == 0)
-		r = member_resolve(im, json_string(json_object_get(item, "Config")), what, &p->config_member, err);
+		r = member_resolve(im, bjson_string(bjson_object_get(item, "Config")), what, &p->config_member, err);
 	if (r == 0 && check_digest_name(p->config_member, err) < 0)
 		r = berth_error_wrap(err, "%s", what);
 	if (r == 0)
@@ -627,25 +627,25 @@ static int docker_image(struct import *im, const struct json *item, struct plan 
 	if (r == 0)
 		r = config_load(im, p, err);
 	for (size_t i = 0; r == 0 && i < p->manifest.n_layers; i++)
-		r = docker_layer(im, json_array_get(layers, i), i, p, err);
+		r = docker_layer(im, bjson_array_get(layers, i), i, p, err);
 	return r == 0 ? docker_manifest(p, err) : r;
 }
 
 static int plan_docker(struct import *im, struct member *manifest, struct berth_error **err)
 {
-	_cleanup_(json_freep) struct json *j = NULL;
+	_cleanup_(bjson_freep) struct json *j = NULL;
 	int r = member_read_json(im, manifest, &j, err);
 	if (r < 0)
 		return r;
-	size_t n = json_array_size(j);
-	if (json_type_of(j) != JSON_ARRAY || n == 0)
+	size_t n = bjson_array_size(j);
+	if (bjson_type_of(j) != JSON_ARRAY || n == 0)
 		return berth_error_set(err, EINVAL, "manifest.json: expected a non-empty array");
 	if (!(im->plans = calloc(n, sizeof(*im->plans))))
 		return berth_error_set(err, ENOMEM, "out of memory");
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		struct plan *p = &im->plans[im->n_plans++];
 		snprintf(p->what, sizeof(p->what), "manifest.json[%zu]", i);
-		r = docker_image(im, json_array_get(j, i), p, err);
+		r = docker_image(im, bjson_array_get(j, i), p, err);
 	}
 	return r;
 }
@@ -937,40 +937,40 @@ static char *docker_repo_tag(const char *name)
 static void write_docker_item(struct export *x, struct json_writer *w, const struct export_image *img)
 {
 	char path[sizeof(BLOB_DIR) + DIGEST_HEX_LEN];
-	json_writer_begin_object(w);
+	bjson_writer_begin_object(w);
 	snprintf(path, sizeof(path), BLOB_DIR "%s", digest_hex(img->im.manifest.config.digest));
-	json_writer_kv_string(w, "Config", path);
-	json_writer_key(w, "RepoTags");
-	json_writer_begin_array(w);
+	bjson_writer_kv_string(w, "Config", path);
+	bjson_writer_key(w, "RepoTags");
+	bjson_writer_begin_array(w);
 	for (size_t i = 0; i < x->n_sel; i++) {
 		if (strcmp(x->sel[i].desc.digest, img->digest) != 0)
 			continue;
 		_cleanup_free_ char *tag = docker_repo_tag(x->sel[i].name);
 		if (tag)
-			json_writer_string(w, tag);
+			bjson_writer_string(w, tag);
 	}
-	json_writer_end_array(w);
-	json_writer_key(w, "Layers");
-	json_writer_begin_array(w);
+	bjson_writer_end_array(w);
+	bjson_writer_key(w, "Layers");
+	bjson_writer_begin_array(w);
 	for (size_t i = 0; i < img->im.manifest.n_layers; i++) {
 		snprintf(path, sizeof(path), BLOB_DIR "%s", digest_hex(img->im.manifest.layers[i].digest));
-		json_writer_string(w, path);
+		bjson_writer_string(w, path);
 	}
-	json_writer_end_array(w);
-	json_writer_end_object(w);
+	bjson_writer_end_array(w);
+	bjson_writer_end_object(w);
 }
 
 /* manifest.json, docker save's: one item per image, with every exported name of it. */
 static int write_docker_manifest(struct export *x, struct berth_error **err)
 {
-	struct json_writer *w = json_writer_new(false);
-	json_writer_begin_array(w);
+	struct json_writer *w = bjson_writer_new(false);
+	bjson_writer_begin_array(w);
 	for (size_t i = 0; i < x->n_images; i++)
 		write_docker_item(x, w, &x->images[i]);
-	json_writer_end_array(w);
+	bjson_writer_end_array(w);
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
-	int r = json_writer_finish(w, &text, &len);
+	int r = bjson_writer_finish(w, &text, &len);
 	if (r < 0)
 		return berth_error_set(err, -r, "manifest.json: cannot write JSON");
 	return write_text(x, "manifest.json", text, len, err);

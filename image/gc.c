@@ -116,14 +116,14 @@ static int mark_lease(void *opaque, const char *name)
 {
 	struct lease_ctx *c = opaque;
 	_cleanup_free_ char *text = NULL;
-	_cleanup_(json_freep) struct json *j = NULL;
-	if (read_file_at(c->s->leases_fd, name, &text, NULL, NULL) < 0 || json_parse(text, &j, NULL) < 0)
+	_cleanup_(bjson_freep) struct json *j = NULL;
+	if (read_file_at(c->s->leases_fd, name, &text, NULL, NULL) < 0 || bjson_parse(text, &j, NULL) < 0)
 		return 0;
-	const struct json *snaps = json_object_get(j, "snapshots");
-	for (size_t i = 0; i < json_array_size(snaps); i++)
-		if (hexset_add(c->snapshots, json_string(json_array_get(snaps, i))) < 0)
+	const struct json *snaps = bjson_object_get(j, "snapshots");
+	for (size_t i = 0; i < bjson_array_size(snaps); i++)
+		if (hexset_add(c->snapshots, bjson_string(bjson_array_get(snaps, i))) < 0)
 			return -ENOMEM;
-	if (c->images && hexset_add(c->images, json_string(json_object_get(j, "manifest"))) < 0)
+	if (c->images && hexset_add(c->images, bjson_string(bjson_object_get(j, "manifest"))) < 0)
 		return -ENOMEM;
 	return 0;
 }
@@ -380,13 +380,13 @@ static void check_snapshot(struct check_ctx *c, const char *image, size_t i, con
 	char path[DIGEST_HEX_LEN + 16];
 	snprintf(path, sizeof(path), "%s/info.json", digest_hex(chain));
 	_cleanup_free_ char *text = NULL;
-	_cleanup_(json_freep) struct json *j = NULL;
-	if (read_file_at(c->s->snapshots_fd, path, &text, NULL, NULL) < 0 || json_parse(text, &j, NULL) < 0) {
+	_cleanup_(bjson_freep) struct json *j = NULL;
+	if (read_file_at(c->s->snapshots_fd, path, &text, NULL, NULL) < 0 || bjson_parse(text, &j, NULL) < 0) {
 		problem(c->p, "image %s: layer %zu: snapshot %s is missing or has no readable info.json", image, i, chain);
 		return;
 	}
-	const char *got_chain = json_string(json_object_get(j, "chainID"));
-	const char *got_diff = json_string(json_object_get(j, "diffID"));
+	const char *got_chain = bjson_string(bjson_object_get(j, "chainID"));
+	const char *got_diff = bjson_string(bjson_object_get(j, "diffID"));
 	if (!got_chain || strcmp(got_chain, chain) != 0 || !got_diff || strcmp(got_diff, diff_id) != 0)
 		problem(c->p, "image %s: layer %zu: snapshot %s records chainID %s and diffID %s", image, i, chain,
 			got_chain ? got_chain : "none", got_diff ? got_diff : "none");

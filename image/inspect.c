@@ -86,53 +86,53 @@ void image_summary_free(struct image_summary *v, size_t n)
 
 static void write_layers(struct json_writer *w, struct image_store *s, const struct stored_image *im)
 {
-	json_writer_key(w, "layers");
-	json_writer_begin_array(w);
+	bjson_writer_key(w, "layers");
+	bjson_writer_begin_array(w);
 	for (size_t i = 0; i < im->manifest.n_layers; i++) {
 		const struct descriptor *d = &im->manifest.layers[i];
 		_cleanup_free_ char *snapshot = NULL;
 		if (asprintf(&snapshot, "%s/snapshots/%s/fs", s->root, digest_hex(im->chains[i])) < 0)
 			snapshot = NULL;
-		json_writer_begin_object(w);
-		json_writer_kv_string(w, "digest", d->digest);
-		json_writer_kv_string(w, "mediaType", d->media_type);
-		json_writer_key(w, "size");
-		json_writer_uint(w, d->size);
-		json_writer_kv_string(w, "diffID", im->config.diff_ids[i]);
-		json_writer_kv_string(w, "chainID", im->chains[i]);
-		json_writer_kv_string(w, "snapshot", snapshot ? snapshot : "");
-		json_writer_key(w, "unpackedSize");
-		json_writer_uint(w, store_snapshot_content_bytes(s, im->chains[i]));
-		json_writer_end_object(w);
+		bjson_writer_begin_object(w);
+		bjson_writer_kv_string(w, "digest", d->digest);
+		bjson_writer_kv_string(w, "mediaType", d->media_type);
+		bjson_writer_key(w, "size");
+		bjson_writer_uint(w, d->size);
+		bjson_writer_kv_string(w, "diffID", im->config.diff_ids[i]);
+		bjson_writer_kv_string(w, "chainID", im->chains[i]);
+		bjson_writer_kv_string(w, "snapshot", snapshot ? snapshot : "");
+		bjson_writer_key(w, "unpackedSize");
+		bjson_writer_uint(w, store_snapshot_content_bytes(s, im->chains[i]));
+		bjson_writer_end_object(w);
 	}
-	json_writer_end_array(w);
+	bjson_writer_end_array(w);
 }
 
 static int inspect_json(struct image_store *s, const struct store_entry *e, const struct stored_image *im,
 			char **ret, struct berth_error **err)
 {
-	_cleanup_(json_freep) struct json *config = NULL;
-	int r = json_parse(im->config_json, &config, err);
+	_cleanup_(bjson_freep) struct json *config = NULL;
+	int r = bjson_parse(im->config_json, &config, err);
 	if (r < 0)
 		return berth_error_wrap(err, "image config %s", im->manifest.config.digest);
 	char platform[96];
 	const struct platform *p = im->config.platform.os[0] ? &im->config.platform : &e->desc.platform;
-	struct json_writer *w = json_writer_new(true);
-	json_writer_begin_object(w);
-	json_writer_kv_string(w, "name", e->name);
-	json_writer_kv_string(w, "digest", e->desc.digest);
-	json_writer_kv_string(w, "mediaType", im->manifest.media_type);
-	json_writer_kv_string(w, "platform", platform_string(p, platform, sizeof(platform)));
-	json_writer_key(w, "size");
-	json_writer_uint(w, image_blob_bytes(e, im));
-	json_writer_key(w, "unpackedSize");
-	json_writer_uint(w, image_unpacked_bytes(s, im));
-	json_writer_kv_string(w, "configDigest", im->manifest.config.digest);
-	json_writer_key(w, "config");
-	json_writer_value(w, config);
+	struct json_writer *w = bjson_writer_new(true);
+	bjson_writer_begin_object(w);
+	bjson_writer_kv_string(w, "name", e->name);
+	bjson_writer_kv_string(w, "digest", e->desc.digest);
+	bjson_writer_kv_string(w, "mediaType", im->manifest.media_type);
+	bjson_writer_kv_string(w, "platform", platform_string(p, platform, sizeof(platform)));
+	bjson_writer_key(w, "size");
+	bjson_writer_uint(w, image_blob_bytes(e, im));
+	bjson_writer_key(w, "unpackedSize");
+	bjson_writer_uint(w, image_unpacked_bytes(s, im));
+	bjson_writer_kv_string(w, "configDigest", im->manifest.config.digest);
+	bjson_writer_key(w, "config");
+	bjson_writer_value(w, config);
 	write_layers(w, s, im);
-	json_writer_end_object(w);
-	r = json_writer_finish(w, ret, NULL);
+	bjson_writer_end_object(w);
+	r = bjson_writer_finish(w, ret, NULL);
 	return r < 0 ? berth_error_set(err, -r, "image inspect: cannot write JSON") : 0;
 }
 

@@ -16,17 +16,17 @@ static int parse_body(const char *body, size_t len, const char *what, struct jso
 {
 	if (strlen(body) != len)
 		return berth_error_set(err, EINVAL, "%s: not JSON (contains a NUL byte)", what);
-	int r = json_parse(body, ret, err);
+	int r = bjson_parse(body, ret, err);
 	return r < 0 ? berth_error_wrap(err, "%s", what) : 0;
 }
 
 static int copy_field(char *dst, size_t size, const struct json *j, const char *what, const char *field,
 		      struct berth_error **err)
 {
-	const char *s = json_string(j);
+	const char *s = bjson_string(j);
 	if (!s) {
 		dst[0] = '\0';
-		return json_type_of(j) == JSON_ABSENT ? 0 :
+		return bjson_type_of(j) == JSON_ABSENT ? 0 :
 			berth_error_set(err, EINVAL, "%s: %s: expected a string", what, field);
 	}
 	if (strlen(s) >= size)
@@ -37,35 +37,35 @@ static int copy_field(char *dst, size_t size, const struct json *j, const char *
 
 static int platform_from_json(const struct json *j, struct platform *p, const char *what, struct berth_error **err)
 {
-	int r = copy_field(p->os, sizeof(p->os), json_object_get(j, "os"), what, "os", err);
+	int r = copy_field(p->os, sizeof(p->os), bjson_object_get(j, "os"), what, "os", err);
 	if (r == 0)
-		r = copy_field(p->architecture, sizeof(p->architecture), json_object_get(j, "architecture"), what,
+		r = copy_field(p->architecture, sizeof(p->architecture), bjson_object_get(j, "architecture"), what,
 			       "architecture", err);
 	if (r == 0)
-		r = copy_field(p->variant, sizeof(p->variant), json_object_get(j, "variant"), what, "variant", err);
+		r = copy_field(p->variant, sizeof(p->variant), bjson_object_get(j, "variant"), what, "variant", err);
 	return r;
 }
 
 static int descriptor_from_json(const struct json *j, struct descriptor *d, const char *what,
 				struct berth_error **err)
 {
-	if (json_type_of(j) != JSON_OBJECT)
+	if (bjson_type_of(j) != JSON_OBJECT)
 		return berth_error_set(err, EINVAL, "%s: expected an object", what);
-	const char *mt = json_string(json_object_get(j, "mediaType"));
-	const char *digest = json_string(json_object_get(j, "digest"));
+	const char *mt = bjson_string(bjson_object_get(j, "mediaType"));
+	const char *digest = bjson_string(bjson_object_get(j, "digest"));
 	if (!mt)
 		return berth_error_set(err, EINVAL, "%s.mediaType: missing", what);
 	int r = digest_validate(digest, what, err);
 	if (r < 0)
 		return r;
-	if (!json_uint64(json_object_get(j, "size"), &d->size))
+	if (!bjson_uint64(bjson_object_get(j, "size"), &d->size))
 		return berth_error_set(err, EINVAL, "%s.size: expected a non-negative integer", what);
 	d->media_type = strdup(mt);
 	if (!d->media_type)
 		return berth_error_set(err, ENOMEM, "%s: out of memory", what);
 	memcpy(d->digest, digest, DIGEST_LEN + 1);
-	const struct json *p = json_object_get(j, "platform");
-	if (json_type_of(p) == JSON_OBJECT) {
+	const struct json *p = bjson_object_get(j, "platform");
+	if (bjson_type_of(p) == JSON_OBJECT) {
 		d->has_platform = true;
 		r = platform_from_json(p, &d->platform, what, err);
 	}
@@ -75,9 +75,9 @@ static int descriptor_from_json(const struct json *j, struct descriptor *d, cons
 static int descriptors_from_json(const struct json *arr, const char *what, struct descriptor **ret, size_t *ret_n,
 				 struct berth_error **err)
 {
-	if (json_type_of(arr) != JSON_ARRAY)
+	if (bjson_type_of(arr) != JSON_ARRAY)
 		return berth_error_set(err, EINVAL, "%s: expected an array", what);
-	size_t n = json_array_size(arr);
+	size_t n = bjson_array_size(arr);
 	struct descriptor *v = calloc(n ? n : 1, sizeof(*v));
 	if (!v)
 		return berth_error_set(err, ENOMEM, "%s: out of memory", what);
@@ -86,7 +86,7 @@ static int descriptors_from_json(const struct json *arr, const char *what, struc
 	for (size_t i = 0; i < n; i++) {
 		char name[64];
 		snprintf(name, sizeof(name), "%s[%zu]", what, i);
-		int r = descriptor_from_json(json_array_get(arr, i), &v[i], name, err);
+		int r = descriptor_from_json(bjson_array_get(arr, i), &v[i], name, err);
 		if (r < 0)
 			return r;
 	}
@@ -103,13 +103,13 @@ static void descriptors_free(struct descriptor *v, size_t n)
 int manifest_kind_of(const char *body, size_t len, const char *content_type, enum manifest_kind *ret,
 		     struct berth_error **err)
 {
-	_cleanup_(json_freep) struct json *j = NULL;
+	_cleanup_(bjson_freep) struct json *j = NULL;
 	int r = parse_body(body, len, "manifest", &j, err);
 	if (r < 0)
 		return r;
-	if (json_type_of(j) != JSON_OBJECT)
+	if (bjson_type_of(j) != JSON_OBJECT)
 		return berth_error_set(err, EINVAL, "manifest: expected a JSON object");
-	const char *mt = json_string(json_object_get(j, "mediaType"));
+	const char *mt = bjson_string(bjson_object_get(j, "mediaType"));
 	if (!mt && content_type && strncmp(content_type, "application/json", 16) != 0 &&
 	    strncmp(content_type, "text/plain", 10) != 0)
 		mt = content_type;
@@ -122,17 +122,17 @@ int manifest_kind_of(const char *body, size_t len, const char *content_type, enu
 		return 0;
 	}
 	int64_t version = 0;
-	if (json_int64(json_object_get(j, "schemaVersion"), &version) && version == 1)
+	if (bjson_int64(bjson_object_get(j, "schemaVersion"), &version) && version == 1)
 		return berth_error_set(err, ENOTSUP, "manifest: Docker schema 1 manifests are not supported (deprecated; push the image again with a current client)");
 	if (mt && strncmp(mt, "application/vnd.docker.distribution.manifest.v1", 48) == 0)
 		return berth_error_set(err, ENOTSUP, "manifest: media type %s (Docker schema 1) is not supported", mt);
 	if (mt)
 		return berth_error_set(err, ENOTSUP, "manifest: unsupported media type \"%s\"", mt);
-	if (json_type_of(json_object_get(j, "manifests")) == JSON_ARRAY) {
+	if (bjson_type_of(bjson_object_get(j, "manifests")) == JSON_ARRAY) {
 		*ret = MANIFEST_INDEX;
 		return 0;
 	}
-	if (json_type_of(json_object_get(j, "layers")) == JSON_ARRAY) {
+	if (bjson_type_of(bjson_object_get(j, "layers")) == JSON_ARRAY) {
 		*ret = MANIFEST_IMAGE;
 		return 0;
 	}
@@ -142,20 +142,20 @@ int manifest_kind_of(const char *body, size_t len, const char *content_type, enu
 static int check_schema_version(const struct json *j, const char *what, struct berth_error **err)
 {
 	int64_t v = 0;
-	if (!json_int64(json_object_get(j, "schemaVersion"), &v) || v != 2)
+	if (!bjson_int64(bjson_object_get(j, "schemaVersion"), &v) || v != 2)
 		return berth_error_set(err, EINVAL, "%s.schemaVersion: expected 2", what);
 	return 0;
 }
 
 int index_parse(const char *body, size_t len, struct index *ret, struct berth_error **err)
 {
-	_cleanup_(json_freep) struct json *j = NULL;
+	_cleanup_(bjson_freep) struct json *j = NULL;
 	int r = parse_body(body, len, "index", &j, err);
 	if (r == 0)
 		r = check_schema_version(j, "index", err);
 	struct index x = { 0 };
 	if (r == 0)
-		r = descriptors_from_json(json_object_get(j, "manifests"), "index.manifests", &x.manifests, &x.n, err);
+		r = descriptors_from_json(bjson_object_get(j, "manifests"), "index.manifests", &x.manifests, &x.n, err);
 	if (r < 0) {
 		index_clear(&x);
 		return r;
@@ -212,21 +212,21 @@ int index_select(const struct index *x, const struct platform *p, const struct d
 
 int manifest_parse(const char *body, size_t len, struct manifest *ret, struct berth_error **err)
 {
-	_cleanup_(json_freep) struct json *j = NULL;
+	_cleanup_(bjson_freep) struct json *j = NULL;
 	int r = parse_body(body, len, "manifest", &j, err);
 	if (r == 0)
 		r = check_schema_version(j, "manifest", err);
 	if (r < 0)
 		return r;
 	struct manifest m = { 0 };
-	const char *mt = json_string(json_object_get(j, "mediaType"));
+	const char *mt = bjson_string(bjson_object_get(j, "mediaType"));
 	m.media_type = strdup(mt ? mt : MT_OCI_MANIFEST);
 	if (!m.media_type)
 		r = berth_error_set(err, ENOMEM, "manifest: out of memory");
 	if (r == 0)
-		r = descriptor_from_json(json_object_get(j, "config"), &m.config, "manifest.config", err);
+		r = descriptor_from_json(bjson_object_get(j, "config"), &m.config, "manifest.config", err);
 	if (r == 0)
-		r = descriptors_from_json(json_object_get(j, "layers"), "manifest.layers", &m.layers, &m.n_layers, err);
+		r = descriptors_from_json(bjson_object_get(j, "layers"), "manifest.layers", &m.layers, &m.n_layers, err);
 	for (size_t i = 0; r == 0 && i < m.n_layers; i++)
 		if (!layer_media_type_supported(m.layers[i].media_type))
 			r = berth_error_set(err, ENOTSUP, "manifest.layers[%zu].mediaType: \"%s\" is not a supported layer type",
@@ -249,9 +249,9 @@ void manifest_clear(struct manifest *m)
 
 static int diff_ids_from_json(const struct json *arr, struct image_config *c, struct berth_error **err)
 {
-	if (json_type_of(arr) != JSON_ARRAY)
+	if (bjson_type_of(arr) != JSON_ARRAY)
 		return berth_error_set(err, EINVAL, "image config: rootfs.diff_ids: expected an array");
-	size_t n = json_array_size(arr);
+	size_t n = bjson_array_size(arr);
 	c->diff_ids = calloc(n ? n : 1, sizeof(*c->diff_ids));
 	if (!c->diff_ids)
 		return berth_error_set(err, ENOMEM, "image config: out of memory");
@@ -259,7 +259,7 @@ static int diff_ids_from_json(const struct json *arr, struct image_config *c, st
 	for (size_t i = 0; i < n; i++) {
 		char what[64];
 		snprintf(what, sizeof(what), "image config: rootfs.diff_ids[%zu]", i);
-		const char *d = json_string(json_array_get(arr, i));
+		const char *d = bjson_string(bjson_array_get(arr, i));
 		int r = digest_validate(d, what, err);
 		if (r < 0)
 			return r;
@@ -270,22 +270,22 @@ static int diff_ids_from_json(const struct json *arr, struct image_config *c, st
 
 int image_config_parse(const char *body, size_t len, struct image_config *ret, struct berth_error **err)
 {
-	_cleanup_(json_freep) struct json *j = NULL;
+	_cleanup_(bjson_freep) struct json *j = NULL;
 	int r = parse_body(body, len, "image config", &j, err);
 	if (r < 0)
 		return r;
-	if (json_type_of(j) != JSON_OBJECT)
+	if (bjson_type_of(j) != JSON_OBJECT)
 		return berth_error_set(err, EINVAL, "image config: expected a JSON object");
 	struct image_config c = { 0 };
-	const struct json *rootfs = json_object_get(j, "rootfs");
-	const char *type = json_string(json_object_get(rootfs, "type"));
+	const struct json *rootfs = bjson_object_get(j, "rootfs");
+	const char *type = bjson_string(bjson_object_get(rootfs, "type"));
 	if (!type || strcmp(type, "layers") != 0)
 		r = berth_error_set(err, EINVAL, "image config: rootfs.type: expected \"layers\"");
 	if (r == 0)
-		r = diff_ids_from_json(json_object_get(rootfs, "diff_ids"), &c, err);
+		r = diff_ids_from_json(bjson_object_get(rootfs, "diff_ids"), &c, err);
 	if (r == 0)
 		r = platform_from_json(j, &c.platform, "image config", err);
-	const char *created = json_string(json_object_get(j, "created"));
+	const char *created = bjson_string(bjson_object_get(j, "created"));
 	if (r == 0 && created && !(c.created = strdup(created)))
 		r = berth_error_set(err, ENOMEM, "image config: out of memory");
 	if (r < 0) {

@@ -33,20 +33,20 @@ static int write_lease(struct image_store *s, const char *dir, const char *image
 	int r = lease_name(dir, name, err);
 	if (r < 0)
 		return r;
-	struct json_writer *w = json_writer_new(false);
-	json_writer_begin_object(w);
-	json_writer_kv_string(w, "dir", dir);
-	json_writer_kv_string(w, "image", image);
-	json_writer_kv_string(w, "manifest", manifest_digest);
-	json_writer_key(w, "snapshots");
-	json_writer_begin_array(w);
+	struct json_writer *w = bjson_writer_new(false);
+	bjson_writer_begin_object(w);
+	bjson_writer_kv_string(w, "dir", dir);
+	bjson_writer_kv_string(w, "image", image);
+	bjson_writer_kv_string(w, "manifest", manifest_digest);
+	bjson_writer_key(w, "snapshots");
+	bjson_writer_begin_array(w);
 	for (size_t i = 0; i < im->manifest.n_layers; i++)
-		json_writer_string(w, im->chains[i]);
-	json_writer_end_array(w);
-	json_writer_end_object(w);
+		bjson_writer_string(w, im->chains[i]);
+	bjson_writer_end_array(w);
+	bjson_writer_end_object(w);
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
-	r = json_writer_finish(w, &text, &len);
+	r = bjson_writer_finish(w, &text, &len);
 	if (r < 0)
 		return berth_error_set(err, -r, "lease: cannot write JSON");
 	r = write_file_atomic_at(s->leases_fd, name, text, len, 0600, true, err);

@@ -65,9 +65,9 @@ __attribute__((format(printf, 3, 4))) static char *key_path(char *buf, size_t si
 static int expect_type(const struct json *v, enum json_type t, const char *file, const char *path,
 		       struct berth_error **err)
 {
-	if (json_type_of(v) == t)
+	if (bjson_type_of(v) == t)
 		return 0;
-	return berth_error_set(err, EINVAL, "%s: %s: expected %s", file, path, json_type_name(t));
+	return berth_error_set(err, EINVAL, "%s: %s: expected %s", file, path, bjson_type_name(t));
 }
 
 /* "host[:port]" of a URL or of a config.json key: scheme and path dropped, Docker Hub's aliases
@@ -100,17 +100,17 @@ static int parse_mirrors(struct registry_settings *s, const struct json *v, cons
 	int r = expect_type(v, JSON_ARRAY, file, path, err);
 	if (r < 0)
 		return r;
-	size_t n = json_array_size(v);
+	size_t n = bjson_array_size(v);
 	s->mirrors = calloc(n + 1, sizeof(char *));
 	if (!s->mirrors)
 		return berth_error_set(err, ENOMEM, "%s: out of memory", file);
 	for (size_t i = 0; i < n; i++) {
 		char item[600];
 		key_path(item, sizeof(item), "%s[%zu]", path, i);
-		r = expect_type(json_array_get(v, i), JSON_STRING, file, item, err);
+		r = expect_type(bjson_array_get(v, i), JSON_STRING, file, item, err);
 		if (r < 0)
 			return r;
-		const char *url = json_string(json_array_get(v, i));
+		const char *url = bjson_string(bjson_array_get(v, i));
 		size_t scheme = url_scheme_len(url);
 		if (!scheme || !url[scheme] || url[scheme] == '/')
 			return berth_error_set(err, EINVAL,
@@ -136,16 +136,16 @@ static int parse_registry_settings(struct registry_settings *s, const char *doma
 	if (!s->domain)
 		return berth_error_set(err, ENOMEM, "%s: out of memory", file);
 	int r = expect_type(v, JSON_OBJECT, file, path, err);
-	for (size_t i = 0; r >= 0 && i < json_object_size(v); i++) {
-		const char *key = json_object_key(v, i);
-		const struct json *value = json_object_value(v, i);
+	for (size_t i = 0; r >= 0 && i < bjson_object_size(v); i++) {
+		const char *key = bjson_object_key(v, i);
+		const struct json *value = bjson_object_value(v, i);
 		char sub[600];
 		key_path(sub, sizeof(sub), "%s.%s", path, key);
 		if (strcmp(key, "mirrors") == 0)
 			r = parse_mirrors(s, value, file, sub, err);
 		else if (strcmp(key, "insecure") == 0) {
 			r = expect_type(value, JSON_BOOL, file, sub, err);
-			s->insecure = json_bool(value);
+			s->insecure = bjson_bool(value);
 		} else
 			r = berth_error_set(err, EINVAL, "%s: %s: unknown key", file, sub);
 	}
@@ -158,14 +158,14 @@ static int parse_registries(struct registry_config *c, const struct json *v, con
 	int r = expect_type(v, JSON_OBJECT, file, "registries", err);
 	if (r < 0)
 		return r;
-	size_t n = json_object_size(v);
+	size_t n = bjson_object_size(v);
 	c->registries = calloc(n ? n : 1, sizeof(*c->registries));
 	if (!c->registries)
 		return berth_error_set(err, ENOMEM, "%s: out of memory", file);
 	for (size_t i = 0; i < n; i++) {
 		c->n_registries++;
-		r = parse_registry_settings(&c->registries[i], json_object_key(v, i),
-					    json_object_value(v, i), file, err);
+		r = parse_registry_settings(&c->registries[i], bjson_object_key(v, i),
+					    bjson_object_value(v, i), file, err);
 		if (r < 0)
 			return r;
 	}
@@ -191,7 +191,7 @@ static int parse_number_key(struct registry_config *c, const char *key, const st
 		if (strcmp(key, config_numbers[i].key) != 0)
 			continue;
 		uint64_t n;
-		if (json_type_of(v) != JSON_NUMBER || !json_uint64(v, &n) ||
+		if (bjson_type_of(v) != JSON_NUMBER || !bjson_uint64(v, &n) ||
 		    n < config_numbers[i].min || n > config_numbers[i].max)
 			return berth_error_set(err, EINVAL,
 					       "%s: %s: expected an integer from %u to %u", file,
@@ -205,11 +205,11 @@ static int parse_number_key(struct registry_config *c, const char *key, const st
 static int parse_config(struct registry_config *c, const struct json *root, const char *file,
 			struct berth_error **err)
 {
-	if (json_type_of(root) != JSON_OBJECT)
+	if (bjson_type_of(root) != JSON_OBJECT)
 		return berth_error_set(err, EINVAL, "%s: expected an object", file);
-	for (size_t i = 0; i < json_object_size(root); i++) {
-		const char *key = json_object_key(root, i);
-		const struct json *v = json_object_value(root, i);
+	for (size_t i = 0; i < bjson_object_size(root); i++) {
+		const char *key = bjson_object_key(root, i);
+		const struct json *v = bjson_object_value(root, i);
 		int r = strcmp(key, "registries") == 0 ? parse_registries(c, v, file, err)
 						       : parse_number_key(c, key, v, file, err);
 		if (r < 0)
@@ -243,7 +243,7 @@ static int base64_decode(const char *in, char **ret)
 static int optional_string(const struct json *obj, const char *key, const char *file,
 			   const char *path, const char **ret, struct berth_error **err)
 {
-	const struct json *v = json_object_get(obj, key);
+	const struct json *v = bjson_object_get(obj, key);
 	*ret = NULL;
 	if (!v)
 		return 0;
@@ -251,7 +251,7 @@ static int optional_string(const struct json *obj, const char *key, const char *
 	key_path(sub, sizeof(sub), "%s.%s", path, key);
 	int r = expect_type(v, JSON_STRING, file, sub, err);
 	if (r >= 0)
-		*ret = json_string(v);
+		*ret = bjson_string(v);
 	return r;
 }
 
@@ -300,21 +300,21 @@ static int parse_credential(struct credential *cr, const char *key, const struct
 static int parse_auths(struct registry_config *c, const struct json *root, const char *file,
 		       struct berth_error **err)
 {
-	if (json_type_of(root) != JSON_OBJECT)
+	if (bjson_type_of(root) != JSON_OBJECT)
 		return berth_error_set(err, EINVAL, "%s: expected an object", file);
-	const struct json *auths = json_object_get(root, "auths");
+	const struct json *auths = bjson_object_get(root, "auths");
 	if (!auths)
 		return 0;
 	int r = expect_type(auths, JSON_OBJECT, file, "auths", err);
 	if (r < 0)
 		return r;
-	size_t n = json_object_size(auths);
+	size_t n = bjson_object_size(auths);
 	c->credentials = calloc(n ? n : 1, sizeof(*c->credentials));
 	if (!c->credentials)
 		return berth_error_set(err, ENOMEM, "%s: out of memory", file);
 	for (size_t i = 0; i < n; i++) {
 		struct credential *cr = &c->credentials[c->n_credentials];
-		r = parse_credential(cr, json_object_key(auths, i), json_object_value(auths, i),
+		r = parse_credential(cr, bjson_object_key(auths, i), bjson_object_value(auths, i),
 				     file, err);
 		if (cr->host || cr->username || cr->password)
 			c->n_credentials++; /* owned (and freed) by c from here on */
@@ -334,7 +334,7 @@ static int load_json_file(const char *path, bool required, struct json **ret,
 	int r = read_file_at(AT_FDCWD, path, &text, NULL, &e);
 	if (r == -ENOENT && !required)
 		return 0;
-	if (r >= 0 && json_parse(text, ret, &e) < 0)
+	if (r >= 0 && bjson_parse(text, ret, &e) < 0)
 		r = berth_error_wrap(&e, "%s", path);
 	return r < 0 ? berth_error_move(err, &e) : 0;
 }
@@ -359,8 +359,8 @@ int registry_config_load(const char *config_path, const char *auth_path,
 			 struct registry_config **ret, struct berth_error **err)
 {
 	_cleanup_(registry_config_freep) struct registry_config *c = calloc(1, sizeof(*c));
-	_cleanup_(json_freep) struct json *config = NULL;
-	_cleanup_(json_freep) struct json *auths = NULL;
+	_cleanup_(bjson_freep) struct json *config = NULL;
+	_cleanup_(bjson_freep) struct json *auths = NULL;
 	_cleanup_free_ char *default_auth = NULL;
 	if (!c)
 		return berth_error_set(err, ENOMEM, "registry configuration: out of memory");

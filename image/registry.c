@@ -645,16 +645,16 @@ static bool status_retryable(long status)
  * {"errors": [...]}, or a token service's "details"/"error"; one line, bounded; NULL if none. */
 static char *registry_message(const struct buffer *body)
 {
-	_cleanup_(json_freep) struct json *j = NULL;
-	if (!body->data || json_parse(body->data, &j, NULL) < 0)
+	_cleanup_(bjson_freep) struct json *j = NULL;
+	if (!body->data || bjson_parse(body->data, &j, NULL) < 0)
 		return NULL;
-	const struct json *e = json_array_get(json_object_get(j, "errors"), 0);
-	const char *code = json_string(json_object_get(e, "code"));
-	const char *msg = json_string(json_object_get(e, "message"));
+	const struct json *e = bjson_array_get(bjson_object_get(j, "errors"), 0);
+	const char *code = bjson_string(bjson_object_get(e, "code"));
+	const char *msg = bjson_string(bjson_object_get(e, "message"));
 	if (!e)
-		msg = json_string(json_object_get(j, "details"));
+		msg = bjson_string(bjson_object_get(j, "details"));
 	if (!e && !msg)
-		msg = json_string(json_object_get(j, "error"));
+		msg = bjson_string(bjson_object_get(j, "error"));
 	char *out = NULL;
 	if (!code && !msg)
 		return NULL;
@@ -839,17 +839,17 @@ static char *token_url(CURL *curl, const struct challenge *ch, const char *repos
 static int token_parse(const struct http_get *g, const char *what, char **ret_token,
 		       uint64_t *ret_seconds, struct berth_error **err)
 {
-	_cleanup_(json_freep) struct json *j = NULL;
-	if (!g->resp.body.data || json_parse(g->resp.body.data, &j, NULL) < 0)
+	_cleanup_(bjson_freep) struct json *j = NULL;
+	if (!g->resp.body.data || bjson_parse(g->resp.body.data, &j, NULL) < 0)
 		return berth_error_set(err, EPROTO, "%s: the answer is not JSON", what);
-	const char *token = json_string(json_object_get(j, "token"));
+	const char *token = bjson_string(bjson_object_get(j, "token"));
 	if (!token || !*token)
-		token = json_string(json_object_get(j, "access_token"));
+		token = bjson_string(bjson_object_get(j, "access_token"));
 	if (!token || !*token)
 		return berth_error_set(err, EPROTO, "%s: no \"token\" in the answer", what);
 	/* a lifetime that is not a positive integer is taken as the default, not as a failure */
 	uint64_t seconds = 0;
-	if (!json_uint64(json_object_get(j, "expires_in"), &seconds) || seconds == 0)
+	if (!bjson_uint64(bjson_object_get(j, "expires_in"), &seconds) || seconds == 0)
 		seconds = DEFAULT_TOKEN_SECONDS;
 	if (seconds > MAX_TOKEN_SECONDS)
 		seconds = MAX_TOKEN_SECONDS;

@@ -345,29 +345,29 @@ void store_entries_free(struct store_entry *v, size_t n)
 
 static int entry_from_json(const struct json *m, size_t i, struct store_entry *e, struct berth_error **err)
 {
-	const struct json *ann = json_object_get(m, "annotations");
-	const char *name = json_string(json_object_get(ann, ANNOTATION_REF_NAME));
+	const struct json *ann = bjson_object_get(m, "annotations");
+	const char *name = bjson_string(bjson_object_get(ann, ANNOTATION_REF_NAME));
 	if (!name)
-		name = json_string(json_object_get(ann, ANNOTATION_CONTAINERD_NAME));
+		name = bjson_string(bjson_object_get(ann, ANNOTATION_CONTAINERD_NAME));
 	if (!name)
 		return berth_error_set(err, EINVAL, "index.json: manifests[%zu]: no image name (annotation %s)", i,
 				       ANNOTATION_REF_NAME);
-	const char *mt = json_string(json_object_get(m, "mediaType"));
-	const char *digest = json_string(json_object_get(m, "digest"));
-	if (!mt || !digest_is_valid(digest) || !json_uint64(json_object_get(m, "size"), &e->desc.size))
+	const char *mt = bjson_string(bjson_object_get(m, "mediaType"));
+	const char *digest = bjson_string(bjson_object_get(m, "digest"));
+	if (!mt || !digest_is_valid(digest) || !bjson_uint64(bjson_object_get(m, "size"), &e->desc.size))
 		return berth_error_set(err, EINVAL, "index.json: manifests[%zu]: needs mediaType, a sha256 digest and size", i);
 	e->name = strdup(name);
 	e->desc.media_type = strdup(mt);
 	memcpy(e->desc.digest, digest, DIGEST_LEN + 1);
-	const struct json *p = json_object_get(m, "platform");
-	if (json_type_of(p) == JSON_OBJECT) {
+	const struct json *p = bjson_object_get(m, "platform");
+	if (bjson_type_of(p) == JSON_OBJECT) {
 		e->desc.has_platform = true;
 		snprintf(e->desc.platform.os, sizeof(e->desc.platform.os), "%s",
-			 json_string(json_object_get(p, "os")) ?: "");
+			 bjson_string(bjson_object_get(p, "os")) ?: "");
 		snprintf(e->desc.platform.architecture, sizeof(e->desc.platform.architecture), "%s",
-			 json_string(json_object_get(p, "architecture")) ?: "");
+			 bjson_string(bjson_object_get(p, "architecture")) ?: "");
 		snprintf(e->desc.platform.variant, sizeof(e->desc.platform.variant), "%s",
-			 json_string(json_object_get(p, "variant")) ?: "");
+			 bjson_string(bjson_object_get(p, "variant")) ?: "");
 	}
 	return e->name && e->desc.media_type ? 0 : berth_error_set(err, ENOMEM, "index.json: out of memory");
 }
@@ -378,16 +378,16 @@ int store_index_load(struct image_store *s, struct store_entry **ret, size_t *re
 	int r = read_file_at(s->content_fd, "index.json", &text, NULL, err);
 	if (r < 0)
 		return berth_error_wrap(err, "%s/content/index.json", s->root);
-	_cleanup_(json_freep) struct json *j = NULL;
-	if (json_parse(text, &j, err) < 0)
+	_cleanup_(bjson_freep) struct json *j = NULL;
+	if (bjson_parse(text, &j, err) < 0)
 		return berth_error_wrap(err, "%s/content/index.json", s->root);
-	const struct json *m = json_object_get(j, "manifests");
-	size_t n = json_array_size(m);
+	const struct json *m = bjson_object_get(j, "manifests");
+	size_t n = bjson_array_size(m);
 	struct store_entry *v = calloc(n ? n : 1, sizeof(*v));
 	if (!v)
 		return berth_error_set(err, ENOMEM, "index.json: out of memory");
 	for (size_t i = 0; i < n; i++) {
-		r = entry_from_json(json_array_get(m, i), i, &v[i], err);
+		r = entry_from_json(bjson_array_get(m, i), i, &v[i], err);
 		if (r < 0) {
 			store_entries_free(v, n);
 			return berth_error_wrap(err, "%s/content", s->root);
@@ -400,26 +400,26 @@ int store_index_load(struct image_store *s, struct store_entry **ret, size_t *re
 
 static void write_descriptor_with_name(struct json_writer *w, const struct store_entry *e)
 {
-	json_writer_begin_object(w);
-	json_writer_kv_string(w, "mediaType", e->desc.media_type);
-	json_writer_kv_string(w, "digest", e->desc.digest);
-	json_writer_key(w, "size");
-	json_writer_uint(w, e->desc.size);
+	bjson_writer_begin_object(w);
+	bjson_writer_kv_string(w, "mediaType", e->desc.media_type);
+	bjson_writer_kv_string(w, "digest", e->desc.digest);
+	bjson_writer_key(w, "size");
+	bjson_writer_uint(w, e->desc.size);
 	if (e->desc.has_platform) {
-		json_writer_key(w, "platform");
-		json_writer_begin_object(w);
-		json_writer_kv_string(w, "architecture", e->desc.platform.architecture);
-		json_writer_kv_string(w, "os", e->desc.platform.os);
+		bjson_writer_key(w, "platform");
+		bjson_writer_begin_object(w);
+		bjson_writer_kv_string(w, "architecture", e->desc.platform.architecture);
+		bjson_writer_kv_string(w, "os", e->desc.platform.os);
 		if (e->desc.platform.variant[0])
-			json_writer_kv_string(w, "variant", e->desc.platform.variant);
-		json_writer_end_object(w);
+			bjson_writer_kv_string(w, "variant", e->desc.platform.variant);
+		bjson_writer_end_object(w);
 	}
-	json_writer_key(w, "annotations");
-	json_writer_begin_object(w);
-	json_writer_kv_string(w, ANNOTATION_CONTAINERD_NAME, e->name);
-	json_writer_kv_string(w, ANNOTATION_REF_NAME, e->name);
-	json_writer_end_object(w);
-	json_writer_end_object(w);
+	bjson_writer_key(w, "annotations");
+	bjson_writer_begin_object(w);
+	bjson_writer_kv_string(w, ANNOTATION_CONTAINERD_NAME, e->name);
+	bjson_writer_kv_string(w, ANNOTATION_REF_NAME, e->name);
+	bjson_writer_end_object(w);
+	bjson_writer_end_object(w);
 }
 
 int store_index_save(struct image_store *s, const struct store_entry *v, size_t n, struct berth_error **err)
@@ -601,33 +601,33 @@ uint64_t store_snapshot_content_bytes(struct image_store *s, const char *chain_i
 	char path[DIGEST_HEX_LEN + 16];
 	snprintf(path, sizeof(path), "%s/info.json", digest_hex(chain_id));
 	_cleanup_free_ char *text = NULL;
-	_cleanup_(json_freep) struct json *j = NULL;
+	_cleanup_(bjson_freep) struct json *j = NULL;
 	uint64_t v = 0;
-	if (read_file_at(s->snapshots_fd, path, &text, NULL, NULL) == 0 && json_parse(text, &j, NULL) == 0)
-		json_uint64(json_object_get(j, "contentBytes"), &v);
+	if (read_file_at(s->snapshots_fd, path, &text, NULL, NULL) == 0 && bjson_parse(text, &j, NULL) == 0)
+		bjson_uint64(bjson_object_get(j, "contentBytes"), &v);
 	return v;
 }
 
 static int write_snapshot_info(int dirfd, const struct descriptor *layer, const char *chain_id,
 			       const struct unpack_result *res, struct berth_error **err)
 {
-	struct json_writer *w = json_writer_new(true);
-	json_writer_begin_object(w);
-	json_writer_kv_string(w, "chainID", chain_id);
-	json_writer_kv_string(w, "diffID", res->diff_id);
-	json_writer_kv_string(w, "blob", layer->digest);
-	json_writer_key(w, "entries");
-	json_writer_uint(w, res->entries);
-	json_writer_key(w, "tarBytes");
-	json_writer_uint(w, res->tar_bytes);
-	json_writer_key(w, "contentBytes");
-	json_writer_uint(w, res->content_bytes);
-	json_writer_key(w, "devicesDropped");
-	json_writer_uint(w, res->devices_dropped);
-	json_writer_end_object(w);
+	struct json_writer *w = bjson_writer_new(true);
+	bjson_writer_begin_object(w);
+	bjson_writer_kv_string(w, "chainID", chain_id);
+	bjson_writer_kv_string(w, "diffID", res->diff_id);
+	bjson_writer_kv_string(w, "blob", layer->digest);
+	bjson_writer_key(w, "entries");
+	bjson_writer_uint(w, res->entries);
+	bjson_writer_key(w, "tarBytes");
+	bjson_writer_uint(w, res->tar_bytes);
+	bjson_writer_key(w, "contentBytes");
+	bjson_writer_uint(w, res->content_bytes);
+	bjson_writer_key(w, "devicesDropped");
+	bjson_writer_uint(w, res->devices_dropped);
+	bjson_writer_end_object(w);
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
-	int r = json_writer_finish(w, &text, &len);
+	int r = bjson_writer_finish(w, &text, &len);
 	if (r < 0)
 		return berth_error_set(err, -r, "snapshot info: cannot write JSON");
 	return write_file_atomic_at(dirfd, "info.json", text, len, 0644, false, err);
@@ -731,16 +731,16 @@ int store_blob_commit_ingested(struct image_store *s, const char *name, const ch
 int store_index_format(const struct store_entry *v, size_t n, char **ret, size_t *ret_len,
 		       struct berth_error **err)
 {
-	struct json_writer *w = json_writer_new(false);
-	json_writer_begin_object(w);
-	json_writer_kv_int(w, "schemaVersion", 2);
-	json_writer_kv_string(w, "mediaType", MT_OCI_INDEX);
-	json_writer_key(w, "manifests");
-	json_writer_begin_array(w);
+	struct json_writer *w = bjson_writer_new(false);
+	bjson_writer_begin_object(w);
+	bjson_writer_kv_int(w, "schemaVersion", 2);
+	bjson_writer_kv_string(w, "mediaType", MT_OCI_INDEX);
+	bjson_writer_key(w, "manifests");
+	bjson_writer_begin_array(w);
 	for (size_t i = 0; i < n; i++)
 		write_descriptor_with_name(w, &v[i]);
-	json_writer_end_array(w);
-	json_writer_end_object(w);
-	int r = json_writer_finish(w, ret, ret_len);
+	bjson_writer_end_array(w);
+	bjson_writer_end_object(w);
+	int r = bjson_writer_finish(w, ret, ret_len);
 	return r < 0 ? berth_error_set(err, -r, "index.json: cannot write JSON") : 0;
 }

@@ -59,7 +59,7 @@ void cni_network_free(struct cni_network *n)
 	if (!n)
 		return;
 	free(n->file);
-	json_free(n->tree);
+	bjson_free(n->tree);
 	free(n->plugins);
 	free(n);
 }
@@ -152,10 +152,10 @@ static bool valid_network_name(const char *s)
 static int validate_plugin(const struct cni_network *n, const struct json *p, const char *where,
 			   struct berth_error **err)
 {
-	if (json_type_of(p) != JSON_OBJECT)
+	if (bjson_type_of(p) != JSON_OBJECT)
 		return berth_error_set(err, EINVAL, "CNI config %s: %.*s: must be an object",
 				       n->file, (int)strlen(where) - 1, where);
-	const char *type = json_string(json_object_get(p, "type"));
+	const char *type = bjson_string(bjson_object_get(p, "type"));
 	if (!type)
 		return berth_error_set(
 			err, EINVAL, "CNI config %s: %stype: must be a string (the plugin's name)",
@@ -165,8 +165,8 @@ static int validate_plugin(const struct cni_network *n, const struct json *p, co
 		return berth_error_set(err, EINVAL,
 				       "CNI config %s: %stype: \"%s\" is not a plugin file name",
 				       n->file, where, type);
-	const struct json *caps = json_object_get(p, "capabilities");
-	if (json_type_of(caps) != JSON_ABSENT && json_type_of(caps) != JSON_OBJECT)
+	const struct json *caps = bjson_object_get(p, "capabilities");
+	if (bjson_type_of(caps) != JSON_ABSENT && bjson_type_of(caps) != JSON_OBJECT)
 		return berth_error_set(err, EINVAL,
 				       "CNI config %s: %scapabilities: must be an object", n->file,
 				       where);
@@ -175,20 +175,20 @@ static int validate_plugin(const struct cni_network *n, const struct json *p, co
 
 static int validate_plugins(struct cni_network *n, bool single, struct berth_error **err)
 {
-	const struct json *list = json_object_get(n->tree, "plugins");
+	const struct json *list = bjson_object_get(n->tree, "plugins");
 	if (single) {
-		if (!json_object_get(n->tree, "type") && list)
+		if (!bjson_object_get(n->tree, "type") && list)
 			return berth_error_set(err, EINVAL,
 					       "CNI config %s: type: missing (a plugins list "
 					       "belongs in a .conflist)",
 					       n->file);
 		n->n_plugins = 1;
 	} else {
-		if (json_type_of(list) != JSON_ARRAY || json_array_size(list) == 0)
+		if (bjson_type_of(list) != JSON_ARRAY || bjson_array_size(list) == 0)
 			return berth_error_set(err, EINVAL,
 					       "CNI config %s: plugins: must be a non-empty array",
 					       n->file);
-		n->n_plugins = json_array_size(list);
+		n->n_plugins = bjson_array_size(list);
 	}
 	n->plugins = calloc(n->n_plugins, sizeof(*n->plugins));
 	if (!n->plugins)
@@ -197,7 +197,7 @@ static int validate_plugins(struct cni_network *n, bool single, struct berth_err
 		char where[32] = "";
 		if (!single)
 			snprintf(where, sizeof(where), "plugins[%zu].", i);
-		n->plugins[i] = single ? n->tree : json_array_get(list, i);
+		n->plugins[i] = single ? n->tree : bjson_array_get(list, i);
 		int r = validate_plugin(n, n->plugins[i], where, err);
 		if (r < 0)
 			return r;
@@ -207,10 +207,10 @@ static int validate_plugins(struct cni_network *n, bool single, struct berth_err
 
 static int validate_network(struct cni_network *n, bool single, struct berth_error **err)
 {
-	if (json_type_of(n->tree) != JSON_OBJECT)
+	if (bjson_type_of(n->tree) != JSON_OBJECT)
 		return berth_error_set(err, EINVAL, "CNI config %s: must hold a JSON object",
 				       n->file);
-	n->version = json_string(json_object_get(n->tree, "cniVersion"));
+	n->version = bjson_string(bjson_object_get(n->tree, "cniVersion"));
 	if (!n->version)
 		return berth_error_set(err, EINVAL, "CNI config %s: cniVersion: must be a string",
 				       n->file);
@@ -219,7 +219,7 @@ static int validate_network(struct cni_network *n, bool single, struct berth_err
 			err, EINVAL,
 			"CNI config %s: cniVersion: \"%s\" is not a version like 1.0.0", n->file,
 			n->version);
-	n->name = json_string(json_object_get(n->tree, "name"));
+	n->name = bjson_string(bjson_object_get(n->tree, "name"));
 	if (!n->name)
 		return berth_error_set(err, EINVAL, "CNI config %s: name: must be a string",
 				       n->file);
@@ -228,11 +228,11 @@ static int validate_network(struct cni_network *n, bool single, struct berth_err
 				       "CNI config %s: name: \"%s\" must be letters, digits, '_', "
 				       "'.' or '-', starting with a letter or digit",
 				       n->file, n->name);
-	const struct json *dc = json_object_get(n->tree, "disableCheck");
-	if (json_type_of(dc) != JSON_ABSENT && json_type_of(dc) != JSON_BOOL)
+	const struct json *dc = bjson_object_get(n->tree, "disableCheck");
+	if (bjson_type_of(dc) != JSON_ABSENT && bjson_type_of(dc) != JSON_BOOL)
 		return berth_error_set(err, EINVAL,
 				       "CNI config %s: disableCheck: must be a boolean", n->file);
-	n->disable_check = json_bool(dc);
+	n->disable_check = bjson_bool(dc);
 	return validate_plugins(n, single, err);
 }
 
@@ -255,7 +255,7 @@ int cni_network_load(const char *dir, struct cni_network **ret, struct berth_err
 	r = read_file_at(dirfd(d), name, &text, NULL, err);
 	if (r < 0)
 		return berth_error_wrap(err, "CNI config dir %s", dir);
-	r = json_parse(text, &n->tree, err);
+	r = bjson_parse(text, &n->tree, err);
 	if (r < 0)
 		return berth_error_wrap(err, "CNI config %s", n->file);
 	r = validate_network(n, !has_suffix(name, ".conflist"), err);
@@ -516,14 +516,14 @@ static int errno_of_cni_code(int64_t code)
  * bit of stderr. */
 static int plugin_failed(const struct run *run, struct berth_error **err)
 {
-	_cleanup_(json_freep) struct json *j = NULL;
+	_cleanup_(bjson_freep) struct json *j = NULL;
 	const char *msg = NULL;
-	if (run->out.len && json_parse(run->out.buf, &j, NULL) == 0)
-		msg = json_string(json_object_get(j, "msg"));
+	if (run->out.len && bjson_parse(run->out.buf, &j, NULL) == 0)
+		msg = bjson_string(bjson_object_get(j, "msg"));
 	if (msg) {
-		const char *details = json_string(json_object_get(j, "details"));
+		const char *details = bjson_string(bjson_object_get(j, "details"));
 		int64_t code = 0;
-		(void)json_int64(json_object_get(j, "code"), &code);
+		(void)bjson_int64(bjson_object_get(j, "code"), &code);
 		bool has_details = details && details[0];
 		return berth_error_set(err, errno_of_cni_code(code), "CNI plugin %s (%s): %s%s%s",
 				       run->type, run->command, msg, has_details ? ": " : "",
@@ -596,7 +596,7 @@ static int plugin_env(const char *command, const struct cni_call *call, const ch
 
 static bool wants_port_mappings(const struct json *plugin)
 {
-	return json_bool(json_object_get(json_object_get(plugin, "capabilities"), "portMappings"));
+	return bjson_bool(bjson_object_get(bjson_object_get(plugin, "capabilities"), "portMappings"));
 }
 
 /* runtimeConfig.portMappings, in the form CONVENTIONS.md gives and portmap reads. */
@@ -605,25 +605,25 @@ static void write_port_mappings(struct json_writer *w, const struct cni_call *ca
 	static const char *const protocols[] = {
 		[POD_PROTO_TCP] = "tcp", [POD_PROTO_UDP] = "udp", [POD_PROTO_SCTP] = "sctp"
 	};
-	json_writer_key(w, "runtimeConfig");
-	json_writer_begin_object(w);
-	json_writer_key(w, "portMappings");
-	json_writer_begin_array(w);
+	bjson_writer_key(w, "runtimeConfig");
+	bjson_writer_begin_object(w);
+	bjson_writer_key(w, "portMappings");
+	bjson_writer_begin_array(w);
 	for (size_t i = 0; i < call->n_ports; i++) {
 		const struct pod_port *p = &call->ports[i];
-		json_writer_begin_object(w);
-		json_writer_kv_int(w, "hostPort", p->host_port);
-		json_writer_kv_int(w, "containerPort", p->container_port);
-		json_writer_kv_string(w, "protocol",
+		bjson_writer_begin_object(w);
+		bjson_writer_kv_int(w, "hostPort", p->host_port);
+		bjson_writer_kv_int(w, "containerPort", p->container_port);
+		bjson_writer_kv_string(w, "protocol",
 				      (unsigned)p->protocol < ARRAY_SIZE(protocols)
 					      ? protocols[p->protocol]
 					      : "tcp");
 		if (p->host_ip && p->host_ip[0])
-			json_writer_kv_string(w, "hostIP", p->host_ip);
-		json_writer_end_object(w);
+			bjson_writer_kv_string(w, "hostIP", p->host_ip);
+		bjson_writer_end_object(w);
 	}
-	json_writer_end_array(w);
-	json_writer_end_object(w);
+	bjson_writer_end_array(w);
+	bjson_writer_end_object(w);
 }
 
 /* The plugin's stdin (SPEC "Deriving execution configuration from plugin configuration"): its
@@ -633,28 +633,28 @@ static int plugin_input(const struct cni_network *n, const struct json *plugin,
 			const struct json *prev, const struct cni_call *call, char **ret)
 {
 	bool ports = call->n_ports > 0 && wants_port_mappings(plugin);
-	struct json_writer *w = json_writer_new(false);
+	struct json_writer *w = bjson_writer_new(false);
 	if (!w)
 		return -ENOMEM;
-	json_writer_begin_object(w);
-	for (size_t i = 0; i < json_object_size(plugin); i++) {
-		const char *key = json_object_key(plugin, i);
+	bjson_writer_begin_object(w);
+	for (size_t i = 0; i < bjson_object_size(plugin); i++) {
+		const char *key = bjson_object_key(plugin, i);
 		if (strcmp(key, "name") == 0 || strcmp(key, "cniVersion") == 0 ||
 		    strcmp(key, "prevResult") == 0 || (ports && strcmp(key, "runtimeConfig") == 0))
 			continue;
-		json_writer_key(w, key);
-		json_writer_value(w, json_object_value(plugin, i));
+		bjson_writer_key(w, key);
+		bjson_writer_value(w, bjson_object_value(plugin, i));
 	}
-	json_writer_kv_string(w, "cniVersion", n->version);
-	json_writer_kv_string(w, "name", n->name);
+	bjson_writer_kv_string(w, "cniVersion", n->version);
+	bjson_writer_kv_string(w, "name", n->name);
 	if (prev) {
-		json_writer_key(w, "prevResult");
-		json_writer_value(w, prev);
+		bjson_writer_key(w, "prevResult");
+		bjson_writer_value(w, prev);
 	}
 	if (ports)
 		write_port_mappings(w, call);
-	json_writer_end_object(w);
-	return json_writer_finish(w, ret, NULL);
+	bjson_writer_end_object(w);
+	return bjson_writer_finish(w, ret, NULL);
 }
 
 /* An ADD's stdout: a result object. */
@@ -663,11 +663,11 @@ static int parse_result(const struct run *run, struct json **ret, struct berth_e
 	if (run->out.len == 0)
 		return berth_error_set(err, EPROTO, "CNI plugin %s (ADD): printed no result",
 				       run->type);
-	_cleanup_(json_freep) struct json *j = NULL;
-	int r = json_parse(run->out.buf, &j, err);
+	_cleanup_(bjson_freep) struct json *j = NULL;
+	int r = bjson_parse(run->out.buf, &j, err);
 	if (r < 0)
 		return berth_error_wrap(err, "CNI plugin %s (ADD): result", run->type);
-	if (json_type_of(j) != JSON_OBJECT)
+	if (bjson_type_of(j) != JSON_OBJECT)
 		return berth_error_set(
 			err, EPROTO, "CNI plugin %s (ADD): result is not a JSON object", run->type);
 	*ret = TAKE_PTR(j);
@@ -680,7 +680,7 @@ static int invoke(const struct cni_network *n, size_t i, const char *command,
 		  struct berth_error **err)
 {
 	const struct json *plugin = n->plugins[i];
-	struct run run = { .type = json_string(json_object_get(plugin, "type")),
+	struct run run = { .type = bjson_string(bjson_object_get(plugin, "type")),
 			   .command = command,
 			   .out.max = CNI_STDOUT_MAX,
 			   .errs.max = CNI_STDERR_MAX };
@@ -730,9 +730,9 @@ static void rollback(const struct cni_network *n, size_t last, const struct cni_
 /* The first address of family in a result's "ips", without the prefix length. */
 static int first_address(const struct json *result, int family, char **ret)
 {
-	const struct json *ips = json_object_get(result, "ips");
-	for (size_t i = 0; i < json_array_size(ips); i++) {
-		const char *a = json_string(json_object_get(json_array_get(ips, i), "address"));
+	const struct json *ips = bjson_object_get(result, "ips");
+	for (size_t i = 0; i < bjson_array_size(ips); i++) {
+		const char *a = bjson_string(bjson_object_get(bjson_array_get(ips, i), "address"));
 		char buf[INET6_ADDRSTRLEN];
 		unsigned char bin[sizeof(struct in6_addr)];
 		size_t len = a ? strcspn(a, "/") : sizeof(buf);
@@ -753,10 +753,10 @@ static int first_address(const struct json *result, int family, char **ret)
 static int add_outputs(const struct json *result, char **ret_result, char **ret_ip4, char **ret_ip6)
 {
 	_cleanup_free_ char *text = NULL, *ip4 = NULL, *ip6 = NULL;
-	struct json_writer *w = json_writer_new(false);
+	struct json_writer *w = bjson_writer_new(false);
 	if (w)
-		json_writer_value(w, result);
-	if (json_writer_finish(w, &text, NULL) < 0 || first_address(result, AF_INET, &ip4) < 0 ||
+		bjson_writer_value(w, result);
+	if (bjson_writer_finish(w, &text, NULL) < 0 || first_address(result, AF_INET, &ip4) < 0 ||
 	    first_address(result, AF_INET6, &ip6) < 0)
 		return -ENOMEM;
 	*ret_result = TAKE_PTR(text);
@@ -770,7 +770,7 @@ static int add_outputs(const struct json *result, char **ret_result, char **ret_
 int cni_add(const struct cni_network *n, const struct cni_call *call, char **ret_result,
 	    char **ret_ip4, char **ret_ip6, struct berth_error **err)
 {
-	_cleanup_(json_freep) struct json *result = NULL;
+	_cleanup_(bjson_freep) struct json *result = NULL;
 	for (size_t i = 0; i < n->n_plugins; i++) {
 		struct json *next = NULL;
 		int r = invoke(n, i, "ADD", result, call, &next, err);
@@ -778,7 +778,7 @@ int cni_add(const struct cni_network *n, const struct cni_call *call, char **ret
 			rollback(n, i, call, result);
 			return r;
 		}
-		json_free(result);
+		bjson_free(result);
 		result = next;
 	}
 	if (add_outputs(result, ret_result, ret_ip4, ret_ip6) < 0) {
@@ -795,7 +795,7 @@ static int parse_cached(const struct cni_network *n, const char *text, const cha
 	*ret = NULL;
 	if (!text)
 		return 0;
-	int r = json_parse(text, ret, err);
+	int r = bjson_parse(text, ret, err);
 	if (r < 0)
 		return berth_error_wrap(err, "CNI network %s (%s): the cached ADD result", n->name,
 					command);
@@ -805,7 +805,7 @@ static int parse_cached(const struct cni_network *n, const char *text, const cha
 int cni_del(const struct cni_network *n, const struct cni_call *call, const char *prev_result,
 	    struct berth_error **err)
 {
-	_cleanup_(json_freep) struct json *prev = NULL;
+	_cleanup_(bjson_freep) struct json *prev = NULL;
 	_cleanup_error_ struct berth_error *first = NULL;
 	/* a damaged cache must not stop the teardown: plugins clean up without prevResult too */
 	if (version_has_check(n) && parse_cached(n, prev_result, "DEL", &prev, &first) < 0) {
@@ -844,7 +844,7 @@ int cni_check(const struct cni_network *n, const struct cni_call *call, const ch
 	if (!prev_result)
 		return berth_error_set(err, EINVAL,
 				       "CNI network %s (CHECK): needs the result of ADD", n->name);
-	_cleanup_(json_freep) struct json *prev = NULL;
+	_cleanup_(bjson_freep) struct json *prev = NULL;
 	int r = parse_cached(n, prev_result, "CHECK", &prev, err);
 	for (size_t i = 0; r >= 0 && i < n->n_plugins; i++)
 		r = invoke(n, i, "CHECK", prev, call, NULL, err);

@@ -501,7 +501,7 @@ out:
 /* The handles of the pod's rules in the hostports chain (none when the table does not exist). */
 static int pod_rule_handles(const char *pod_id, uint64_t **ret, size_t *ret_n, struct berth_error **err)
 {
-	_cleanup_(json_freep) struct json *j = NULL;
+	_cleanup_(bjson_freep) struct json *j = NULL;
 	_cleanup_error_ struct berth_error *e = NULL;
 	_cleanup_free_ uint64_t *handles = NULL;
 	char comment[COMMENT_MAX + 1];
@@ -516,20 +516,20 @@ static int pod_rule_handles(const char *pod_id, uint64_t **ret, size_t *ret_n, s
 	}
 	if (r < 0)
 		return berth_error_move(err, &e);
-	if ((r = json_parse(out, &j, err)) < 0) {
+	if ((r = bjson_parse(out, &j, err)) < 0) {
 		berth_error_wrap(err, "nftables: list hostPorts");
 		return r;
 	}
 	if ((r = rule_comment(pod_id, comment, err)) < 0)
 		return r;
-	const struct json *items = json_object_get(j, "nftables");
-	handles = calloc(json_array_size(items) + 1, sizeof(*handles));
+	const struct json *items = bjson_object_get(j, "nftables");
+	handles = calloc(bjson_array_size(items) + 1, sizeof(*handles));
 	if (!handles)
 		return berth_error_set(err, ENOMEM, "nftables: list hostPorts");
-	for (size_t i = 0; i < json_array_size(items); i++) {
-		const struct json *rule = json_object_get(json_array_get(items, i), "rule");
-		const char *c = json_string(json_object_get(rule, "comment"));
-		if (c && strcmp(c, comment) == 0 && json_uint64(json_object_get(rule, "handle"), &handles[n]))
+	for (size_t i = 0; i < bjson_array_size(items); i++) {
+		const struct json *rule = bjson_object_get(bjson_array_get(items, i), "rule");
+		const char *c = bjson_string(bjson_object_get(rule, "comment"));
+		if (c && strcmp(c, comment) == 0 && bjson_uint64(bjson_object_get(rule, "handle"), &handles[n]))
 			n++;
 	}
 	*ret = TAKE_PTR(handles);

@@ -127,48 +127,48 @@ static const char *const protocol_names[] = { "tcp", "udp", "sctp" };
 
 static void write_ports(struct json_writer *w, const struct sandbox *sb)
 {
-	json_writer_key(w, "ports");
-	json_writer_begin_array(w);
+	bjson_writer_key(w, "ports");
+	bjson_writer_begin_array(w);
 	for (size_t i = 0; i < sb->n_ports; i++) {
 		const struct pod_port *p = &sb->ports[i];
-		json_writer_begin_object(w);
-		json_writer_kv_int(w, "hostPort", p->host_port);
-		json_writer_kv_int(w, "containerPort", p->container_port);
-		json_writer_kv_string(w, "protocol", protocol_names[p->protocol]);
-		json_writer_kv_string(w, "hostIP", p->host_ip ? p->host_ip : "");
-		json_writer_end_object(w);
+		bjson_writer_begin_object(w);
+		bjson_writer_kv_int(w, "hostPort", p->host_port);
+		bjson_writer_kv_int(w, "containerPort", p->container_port);
+		bjson_writer_kv_string(w, "protocol", protocol_names[p->protocol]);
+		bjson_writer_kv_string(w, "hostIP", p->host_ip ? p->host_ip : "");
+		bjson_writer_end_object(w);
 	}
-	json_writer_end_array(w);
+	bjson_writer_end_array(w);
 }
 
 static void kv_string_or_null(struct json_writer *w, const char *key, const char *v)
 {
-	json_writer_key(w, key);
+	bjson_writer_key(w, key);
 	if (v)
-		json_writer_string(w, v);
+		bjson_writer_string(w, v);
 	else
-		json_writer_null(w);
+		bjson_writer_null(w);
 }
 
 static int sandbox_save(int dirfd, const struct sandbox *sb, struct berth_error **err)
 {
-	struct json_writer *w = json_writer_new(true);
-	json_writer_begin_object(w);
-	json_writer_kv_string(w, "id", sb->id);
-	json_writer_kv_string(w, "state", sb->ready ? "ready" : "incomplete");
-	json_writer_kv_string(w, "mode", sb->mode);
-	json_writer_kv_bool(w, "hostNetwork", sb->host_network);
-	json_writer_kv_bool(w, "sharePid", sb->share_pid);
-	json_writer_kv_string(w, "veth", sb->veth);
-	json_writer_kv_int(w, "initPid", sb->init_pid);
+	struct json_writer *w = bjson_writer_new(true);
+	bjson_writer_begin_object(w);
+	bjson_writer_kv_string(w, "id", sb->id);
+	bjson_writer_kv_string(w, "state", sb->ready ? "ready" : "incomplete");
+	bjson_writer_kv_string(w, "mode", sb->mode);
+	bjson_writer_kv_bool(w, "hostNetwork", sb->host_network);
+	bjson_writer_kv_bool(w, "sharePid", sb->share_pid);
+	bjson_writer_kv_string(w, "veth", sb->veth);
+	bjson_writer_kv_int(w, "initPid", sb->init_pid);
 	kv_string_or_null(w, "ip4", sb->ip4);
 	kv_string_or_null(w, "ip6", sb->ip6);
 	kv_string_or_null(w, "cniResult", sb->cni_result);
 	write_ports(w, sb);
-	json_writer_end_object(w);
+	bjson_writer_end_object(w);
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
-	int r = json_writer_finish(w, &text, &len);
+	int r = bjson_writer_finish(w, &text, &len);
 	if (r < 0)
 		return berth_error_set(err, -r, "pod %s: sandbox.json: cannot write JSON", sb->id);
 	r = write_file_atomic_at(dirfd, "sandbox.json", text, len, 0644, false, err);
@@ -177,7 +177,7 @@ static int sandbox_save(int dirfd, const struct sandbox *sb, struct berth_error 
 
 static int dup_field(char **dst, const struct json *j, const char *key)
 {
-	const char *v = json_string(json_object_get(j, key));
+	const char *v = bjson_string(bjson_object_get(j, key));
 	if (!v)
 		return 0;
 	*dst = strdup(v);
@@ -186,23 +186,23 @@ static int dup_field(char **dst, const struct json *j, const char *key)
 
 static int ports_from_json(struct sandbox *sb, const struct json *arr)
 {
-	size_t n = json_array_size(arr);
+	size_t n = bjson_array_size(arr);
 	sb->ports = calloc(n + 1, sizeof(*sb->ports));
 	sb->port_hosts = calloc(n + 1, sizeof(char *));
 	if (!sb->ports || !sb->port_hosts)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		const struct json *p = json_array_get(arr, i);
+		const struct json *p = bjson_array_get(arr, i);
 		int64_t hp = 0, cp = 0;
-		json_int64(json_object_get(p, "hostPort"), &hp);
-		json_int64(json_object_get(p, "containerPort"), &cp);
-		const char *proto = json_string(json_object_get(p, "protocol"));
+		bjson_int64(bjson_object_get(p, "hostPort"), &hp);
+		bjson_int64(bjson_object_get(p, "containerPort"), &cp);
+		const char *proto = bjson_string(bjson_object_get(p, "protocol"));
 		sb->ports[i].host_port = (uint16_t)hp;
 		sb->ports[i].container_port = (uint16_t)cp;
 		for (size_t k = 0; proto && k < ARRAY_SIZE(protocol_names); k++)
 			if (strcmp(proto, protocol_names[k]) == 0)
 				sb->ports[i].protocol = (enum pod_protocol)k;
-		const char *hip = json_string(json_object_get(p, "hostIP"));
+		const char *hip = bjson_string(bjson_object_get(p, "hostIP"));
 		if (hip && *hip) {
 			if (!(sb->port_hosts[i] = strdup(hip)))
 				return -ENOMEM;
@@ -217,19 +217,19 @@ static int ports_from_json(struct sandbox *sb, const struct json *arr)
 static int sandbox_load(int dirfd, const char *id, struct sandbox *sb, struct berth_error **err)
 {
 	_cleanup_free_ char *text = NULL;
-	_cleanup_(json_freep) struct json *j = NULL;
+	_cleanup_(bjson_freep) struct json *j = NULL;
 	*sb = (struct sandbox){ 0 };
 	snprintf(sb->id, sizeof(sb->id), "%s", id);
-	if (read_file_at(dirfd, "sandbox.json", &text, NULL, NULL) < 0 || json_parse(text, &j, NULL) < 0)
+	if (read_file_at(dirfd, "sandbox.json", &text, NULL, NULL) < 0 || bjson_parse(text, &j, NULL) < 0)
 		return berth_error_set(err, ENOENT, "pod sandbox %s: no readable sandbox.json", id);
-	const char *state = json_string(json_object_get(j, "state"));
+	const char *state = bjson_string(bjson_object_get(j, "state"));
 	sb->ready = state && strcmp(state, "ready") == 0;
-	sb->host_network = json_bool(json_object_get(j, "hostNetwork"));
-	sb->share_pid = json_bool(json_object_get(j, "sharePid"));
-	snprintf(sb->mode, sizeof(sb->mode), "%s", json_string(json_object_get(j, "mode")) ?: "");
-	snprintf(sb->veth, sizeof(sb->veth), "%s", json_string(json_object_get(j, "veth")) ?: "");
+	sb->host_network = bjson_bool(bjson_object_get(j, "hostNetwork"));
+	sb->share_pid = bjson_bool(bjson_object_get(j, "sharePid"));
+	snprintf(sb->mode, sizeof(sb->mode), "%s", bjson_string(bjson_object_get(j, "mode")) ?: "");
+	snprintf(sb->veth, sizeof(sb->veth), "%s", bjson_string(bjson_object_get(j, "veth")) ?: "");
 	int64_t pid = 0;
-	json_int64(json_object_get(j, "initPid"), &pid);
+	bjson_int64(bjson_object_get(j, "initPid"), &pid);
 	sb->init_pid = (int)pid;
 	int r = dup_field(&sb->ip4, j, "ip4");
 	if (r == 0)
@@ -237,7 +237,7 @@ static int sandbox_load(int dirfd, const char *id, struct sandbox *sb, struct be
 	if (r == 0)
 		r = dup_field(&sb->cni_result, j, "cniResult");
 	if (r == 0)
-		r = ports_from_json(sb, json_object_get(j, "ports"));
+		r = ports_from_json(sb, bjson_object_get(j, "ports"));
 	if (r < 0) {
 		sandbox_clear(sb);
 		return berth_error_set(err, ENOMEM, "pod sandbox %s: out of memory", id);

@@ -30,12 +30,12 @@ int caps_last_cap(void)
 static int parse_set(const struct json *arr, const char *name, uint64_t *ret,
 		     struct berth_error **err)
 {
-	if (json_type_of(arr) != JSON_ARRAY)
+	if (bjson_type_of(arr) != JSON_ARRAY)
 		return berth_error_set(err, EINVAL, "%s: must be an array of capability names, not %s",
-				       name, json_type_name(json_type_of(arr)));
+				       name, bjson_type_name(bjson_type_of(arr)));
 	uint64_t mask = 0;
-	for (size_t i = 0; i < json_array_size(arr); i++) {
-		const char *s = json_string(json_array_get(arr, i));
+	for (size_t i = 0; i < bjson_array_size(arr); i++) {
+		const char *s = bjson_string(bjson_array_get(arr, i));
 		cap_value_t v;
 		if (!s)
 			return berth_error_set(err, EINVAL, "%s[%zu]: must be a string", name, i);
@@ -56,15 +56,15 @@ static int parse_set(const struct json *arr, const char *name, uint64_t *ret,
 int caps_parse(const struct json *node, const char *prefix, struct oci_caps *ret,
 	       struct berth_error **err)
 {
-	if (json_type_of(node) <= JSON_NULL)
+	if (bjson_type_of(node) <= JSON_NULL)
 		return 0;
-	if (json_type_of(node) != JSON_OBJECT)
+	if (bjson_type_of(node) != JSON_OBJECT)
 		return berth_error_set(err, EINVAL, "%s: must be an object, not %s", prefix,
-				       json_type_name(json_type_of(node)));
+				       bjson_type_name(bjson_type_of(node)));
 	struct oci_caps c = { .present = true };
 	for (int s = 0; s < CAPS_SETS; s++) {
-		const struct json *arr = json_object_get(node, caps_set_names[s]);
-		if (json_type_of(arr) <= JSON_NULL)
+		const struct json *arr = bjson_object_get(node, caps_set_names[s]);
+		if (bjson_type_of(arr) <= JSON_NULL)
 			continue;
 		char name[128];
 		snprintf(name, sizeof(name), "%s.%s", prefix, caps_set_names[s]);

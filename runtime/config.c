@@ -17,13 +17,13 @@ static int type_error(const char *prefix, const char *key, const char *want, con
 		      struct berth_error **err)
 {
 	return berth_error_set(err, EINVAL, "%s%s%s: must be %s, not %s", prefix, *prefix ? "." : "",
-			       key, want, json_type_name(json_type_of(j)));
+			       key, want, bjson_type_name(bjson_type_of(j)));
 }
 
 static const struct json *field(const struct json *obj, const char *key)
 {
-	const struct json *j = json_object_get(obj, key);
-	return json_type_of(j) == JSON_NULL ? NULL : j;
+	const struct json *j = bjson_object_get(obj, key);
+	return bjson_type_of(j) == JSON_NULL ? NULL : j;
 }
 
 static int get_string(const struct json *obj, const char *prefix, const char *key, bool required,
@@ -36,9 +36,9 @@ static int get_string(const struct json *obj, const char *prefix, const char *ke
 					       key);
 		return 0;
 	}
-	if (json_type_of(j) != JSON_STRING)
+	if (bjson_type_of(j) != JSON_STRING)
 		return type_error(prefix, key, "a string", j, err);
-	char *s = strdup(json_string(j));
+	char *s = strdup(bjson_string(j));
 	if (!s)
 		return -ENOMEM;
 	free(*ret);
@@ -52,9 +52,9 @@ static int get_bool(const struct json *obj, const char *prefix, const char *key,
 	const struct json *j = field(obj, key);
 	if (!j)
 		return 0;
-	if (json_type_of(j) != JSON_BOOL)
+	if (bjson_type_of(j) != JSON_BOOL)
 		return type_error(prefix, key, "a boolean", j, err);
-	*ret = json_bool(j);
+	*ret = bjson_bool(j);
 	return 0;
 }
 
@@ -65,10 +65,10 @@ static int get_uint(const struct json *obj, const char *prefix, const char *key,
 	if (!j)
 		return 0;
 	uint64_t v;
-	if (!json_uint64(j, &v) || v > max) {
+	if (!bjson_uint64(j, &v) || v > max) {
 		char want[64];
 		snprintf(want, sizeof(want), "an integer from 0 to %llu", (unsigned long long)max);
-		if (json_type_of(j) != JSON_NUMBER)
+		if (bjson_type_of(j) != JSON_NUMBER)
 			return type_error(prefix, key, want, j, err);
 		return berth_error_set(err, EINVAL, "%s.%s: must be %s", prefix, key, want);
 	}
@@ -84,17 +84,17 @@ static int get_strv(const struct json *obj, const char *prefix, const char *key,
 	const struct json *j = field(obj, key);
 	if (!j)
 		return 0;
-	if (json_type_of(j) != JSON_ARRAY)
+	if (bjson_type_of(j) != JSON_ARRAY)
 		return type_error(prefix, key, "an array of strings", j, err);
-	size_t n = json_array_size(j);
+	size_t n = bjson_array_size(j);
 	_cleanup_strv_ char **v = calloc(n + 1, sizeof(char *));
 	if (!v)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		const char *s = json_string(json_array_get(j, i));
+		const char *s = bjson_string(bjson_array_get(j, i));
 		if (!s)
 			return berth_error_set(err, EINVAL, "%s.%s[%zu]: must be a string, not %s", prefix,
-					       key, i, json_type_name(json_type_of(json_array_get(j, i))));
+					       key, i, bjson_type_name(bjson_type_of(bjson_array_get(j, i))));
 		if (!(v[i] = strdup(s)))
 			return -ENOMEM;
 	}
@@ -105,18 +105,18 @@ static int get_strv(const struct json *obj, const char *prefix, const char *key,
 
 static int expect_object(const struct json *j, const char *name, struct berth_error **err)
 {
-	if (j && json_type_of(j) != JSON_OBJECT)
+	if (j && bjson_type_of(j) != JSON_OBJECT)
 		return berth_error_set(err, EINVAL, "%s: must be an object, not %s", name,
-				       json_type_name(json_type_of(j)));
+				       bjson_type_name(bjson_type_of(j)));
 	return 0;
 }
 
 /* An array field: absent is empty; anything else but an array is an error. */
 static int expect_array(const struct json *j, const char *name, struct berth_error **err)
 {
-	if (j && json_type_of(j) != JSON_ARRAY)
+	if (j && bjson_type_of(j) != JSON_ARRAY)
 		return berth_error_set(err, EINVAL, "%s: must be an array, not %s", name,
-				       json_type_name(json_type_of(j)));
+				       bjson_type_name(bjson_type_of(j)));
 	return 0;
 }
 
@@ -124,19 +124,19 @@ static int expect_array(const struct json *j, const char *name, struct berth_err
 
 static bool is_empty(const struct json *j)
 {
-	switch (json_type_of(j)) {
+	switch (bjson_type_of(j)) {
 	case JSON_ABSENT:
 	case JSON_NULL:
 		return true;
 	case JSON_OBJECT:
-		for (size_t i = 0; i < json_object_size(j); i++)
-			if (!is_empty(json_object_value(j, i)))
+		for (size_t i = 0; i < bjson_object_size(j); i++)
+			if (!is_empty(bjson_object_value(j, i)))
 				return false;
 		return true;
 	case JSON_ARRAY:
-		return json_array_size(j) == 0;
+		return bjson_array_size(j) == 0;
 	case JSON_STRING:
-		return json_string(j)[0] == '\0';
+		return bjson_string(j)[0] == '\0';
 	default:
 		return false;
 	}
@@ -171,8 +171,8 @@ static int refuse_unsupported(const struct json *node, const char *parent_name, 
 		if ((u->parent == NULL) != (parent_name == NULL) ||
 		    (u->parent && strcmp(u->parent, parent_name) != 0))
 			continue;
-		const struct json *j = json_object_get(node, u->key);
-		bool used = !is_empty(j) || (u->key_is_used && json_object_size(j) > 0);
+		const struct json *j = bjson_object_get(node, u->key);
+		bool used = !is_empty(j) || (u->key_is_used && bjson_object_size(j) > 0);
 		if (used)
 			return berth_error_set(err, ENOTSUP, "%s%s%s: %s", prefix, *prefix ? "." : "",
 					       u->key, u->why);
@@ -385,13 +385,13 @@ static int parse_user(const struct json *user, const char *prefix, struct oci_pr
 	snprintf(gname, sizeof(gname), "%s.additionalGids", name);
 	if ((r = expect_array(gids, gname, err)) < 0)
 		return r;
-	size_t n = json_array_size(gids);
+	size_t n = bjson_array_size(gids);
 	p->additional_gids = calloc(n ? n : 1, sizeof(gid_t));
 	if (!p->additional_gids)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t g;
-		if (!json_uint64(json_array_get(gids, i), &g) || g >= UINT32_MAX)
+		if (!bjson_uint64(bjson_array_get(gids, i), &g) || g >= UINT32_MAX)
 			return berth_error_set(err, EINVAL, "%s[%zu]: must be a group id", gname, i);
 		p->additional_gids[i] = (gid_t)g;
 	}
@@ -407,12 +407,12 @@ static int parse_rlimits(const struct json *arr, const char *prefix, struct oci_
 	int r = expect_array(arr, name, err);
 	if (r < 0)
 		return r;
-	size_t n = json_array_size(arr);
+	size_t n = bjson_array_size(arr);
 	p->rlimits = calloc(n ? n : 1, sizeof(*p->rlimits));
 	if (!p->rlimits)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		const struct json *o = json_array_get(arr, i);
+		const struct json *o = bjson_array_get(arr, i);
 		char item[160];
 		snprintf(item, sizeof(item), "%s[%zu]", name, i);
 		if ((r = expect_object(o, item, err)) < 0)
@@ -481,7 +481,7 @@ int oci_process_parse(const struct json *node, const char *prefix, struct oci_pr
 		return r;
 	char caps_name[128];
 	snprintf(caps_name, sizeof(caps_name), "%s.capabilities", prefix);
-	if ((r = caps_parse(json_object_get(node, "capabilities"), caps_name, &p->caps, err)) < 0)
+	if ((r = caps_parse(bjson_object_get(node, "capabilities"), caps_name, &p->caps, err)) < 0)
 		return r;
 	if (field(node, "commandLine"))
 		return berth_error_set(err, ENOTSUP, "%s.commandLine: only used on Windows", prefix);
@@ -498,7 +498,7 @@ int oci_process_parse(const struct json *node, const char *prefix, struct oci_pr
 	const struct json *oom = field(node, "oomScoreAdj");
 	if (oom) {
 		int64_t v;
-		if (!json_int64(oom, &v) || v < -1000 || v > 1000)
+		if (!bjson_int64(oom, &v) || v < -1000 || v > 1000)
 			return berth_error_set(err, EINVAL,
 					       "%s.oomScoreAdj: must be an integer from -1000 to 1000",
 					       prefix);
@@ -540,8 +540,8 @@ static int parse_mount_options(const struct json *opts, const char *item, struct
 	snprintf(name, sizeof(name), "%s.options", item);
 	if ((r = expect_array(opts, name, err)) < 0)
 		return r;
-	for (size_t k = 0; k < json_array_size(opts); k++) {
-		const char *o = json_string(json_array_get(opts, k));
+	for (size_t k = 0; k < bjson_array_size(opts); k++) {
+		const char *o = bjson_string(bjson_array_get(opts, k));
 		if (!o)
 			return berth_error_set(err, EINVAL, "%s[%zu]: must be a string", name, k);
 		if (!oci_mount_option_apply(m, o) && (r = append_data(&m->data, o)) < 0)
@@ -558,12 +558,12 @@ static int parse_mounts(const struct json *arr, struct oci_config *c, struct ber
 	int r = expect_array(arr, "mounts", err);
 	if (r < 0)
 		return r;
-	size_t n = json_array_size(arr);
+	size_t n = bjson_array_size(arr);
 	c->mounts = calloc(n ? n : 1, sizeof(*c->mounts));
 	if (!c->mounts)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		const struct json *o = json_array_get(arr, i);
+		const struct json *o = bjson_array_get(arr, i);
 		struct oci_mount *m = &c->mounts[i];
 		c->n_mounts = i + 1;
 		char item[64];
@@ -597,12 +597,12 @@ static int parse_namespaces(const struct json *arr, struct oci_config *c, struct
 	int r = expect_array(arr, "linux.namespaces", err);
 	if (r < 0)
 		return r;
-	size_t n = json_array_size(arr);
+	size_t n = bjson_array_size(arr);
 	c->namespaces = calloc(n ? n : 1, sizeof(*c->namespaces));
 	if (!c->namespaces)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		const struct json *o = json_array_get(arr, i);
+		const struct json *o = bjson_array_get(arr, i);
 		struct oci_namespace *ns = &c->namespaces[i];
 		c->n_namespaces = i + 1;
 		char item[64];
@@ -706,7 +706,7 @@ static int parse_devices(const struct json *arr, struct oci_config *c, struct be
 	int r = expect_array(arr, "linux.devices", err);
 	if (r < 0)
 		return r;
-	size_t n = json_array_size(arr);
+	size_t n = bjson_array_size(arr);
 	c->devices = calloc(n ? n : 1, sizeof(*c->devices));
 	if (!c->devices)
 		return -ENOMEM;
@@ -714,7 +714,7 @@ static int parse_devices(const struct json *arr, struct oci_config *c, struct be
 		char item[64];
 		snprintf(item, sizeof(item), "linux.devices[%zu]", i);
 		c->n_devices = i + 1;
-		if ((r = parse_device(json_array_get(arr, i), item, &c->devices[i], err)) < 0)
+		if ((r = parse_device(bjson_array_get(arr, i), item, &c->devices[i], err)) < 0)
 			return r;
 	}
 	return 0;
@@ -771,13 +771,13 @@ static int parse_sysctl(const struct json *obj, struct oci_config *c, struct ber
 	int r = expect_object(obj, "linux.sysctl", err);
 	if (r < 0)
 		return r;
-	size_t n = json_object_size(obj);
+	size_t n = bjson_object_size(obj);
 	c->sysctls = calloc(n ? n : 1, sizeof(*c->sysctls));
 	if (!c->sysctls)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		const char *key = json_object_key(obj, i);
-		const char *val = json_string(json_object_value(obj, i));
+		const char *key = bjson_object_key(obj, i);
+		const char *val = bjson_string(bjson_object_value(obj, i));
 		if (!val)
 			return berth_error_set(err, EINVAL, "linux.sysctl.%s: must be a string", key);
 		if ((r = check_sysctl(c, key, err)) < 0)
@@ -801,7 +801,7 @@ static int parse_time_offset(const struct json *offs, const char *key, struct oc
 	if (r < 0 || !o)
 		return r;
 	const struct json *s = field(o, "secs");
-	if (s && !json_int64(s, &t->secs))
+	if (s && !bjson_int64(s, &t->secs))
 		return berth_error_set(err, EINVAL, "%s.secs: must be an integer", name);
 	uint64_t ns = 0;
 	if ((r = get_uint(o, name, "nanosecs", 999999999, &ns, NULL, err)) < 0)
@@ -817,7 +817,7 @@ static int parse_id_mappings(const struct json *arr, const char *name, struct oc
 	int r = expect_array(arr, name, err);
 	if (r < 0)
 		return r;
-	size_t n = json_array_size(arr);
+	size_t n = bjson_array_size(arr);
 	if (n > 340) /* the kernel's limit of lines in uid_map */
 		return berth_error_set(err, EINVAL, "%s: at most 340 mappings", name);
 	struct oci_id_mapping *v = calloc(n ? n : 1, sizeof(*v));
@@ -825,7 +825,7 @@ static int parse_id_mappings(const struct json *arr, const char *name, struct oc
 		return -ENOMEM;
 	*ret = v;
 	for (size_t i = 0; i < n; i++) {
-		const struct json *o = json_array_get(arr, i);
+		const struct json *o = bjson_array_get(arr, i);
 		char item[64];
 		uint64_t cid = 0, hid = 0, size = 0;
 		bool has_c = false, has_h = false, has_s = false;
@@ -950,13 +950,13 @@ int oci_config_parse(const char *text, struct oci_config **ret, struct berth_err
 	_cleanup_(oci_config_freep) struct oci_config *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	int r = json_parse(text, &c->tree, err);
+	int r = bjson_parse(text, &c->tree, err);
 	if (r < 0)
 		return r;
 	const struct json *root = c->tree;
-	if (json_type_of(root) != JSON_OBJECT)
+	if (bjson_type_of(root) != JSON_OBJECT)
 		return berth_error_set(err, EINVAL, "config: must be a JSON object, not %s",
-				       json_type_name(json_type_of(root)));
+				       bjson_type_name(bjson_type_of(root)));
 	if ((r = get_string(root, "", "ociVersion", true, &c->oci_version, err)) < 0 ||
 	    (r = check_version(c->oci_version, err)) < 0 ||
 	    (r = refuse_unsupported(root, NULL, "", err)) < 0 ||
@@ -974,10 +974,10 @@ int oci_config_parse(const char *text, struct oci_config **ret, struct berth_err
 	const struct json *ann = field(root, "annotations");
 	if ((r = expect_object(ann, "annotations", err)) < 0)
 		return r;
-	for (size_t i = 0; i < json_object_size(ann); i++)
-		if (!json_string(json_object_value(ann, i)))
+	for (size_t i = 0; i < bjson_object_size(ann); i++)
+		if (!bjson_string(bjson_object_value(ann, i)))
 			return berth_error_set(err, EINVAL, "annotations.%s: must be a string",
-					       json_object_key(ann, i));
+					       bjson_object_key(ann, i));
 	c->annotations = ann;
 	*ret = TAKE_PTR(c);
 	return 0;
@@ -995,7 +995,7 @@ struct oci_config *oci_config_free(struct oci_config *c)
 {
 	if (!c)
 		return NULL;
-	json_free(c->tree);
+	bjson_free(c->tree);
 	hooks_clear(&c->hooks);
 	oci_seccomp_free(c->seccomp);
 	cgroup_settings_free(c->resources);

@@ -212,11 +212,11 @@ static int node_to_json(const struct json *node, char **ret)
 	*ret = NULL;
 	if (!node)
 		return 0;
-	struct json_writer *w = json_writer_new(false);
+	struct json_writer *w = bjson_writer_new(false);
 	if (!w)
 		return -ENOMEM;
-	json_writer_value(w, node);
-	return json_writer_finish(w, ret, NULL);
+	bjson_writer_value(w, node);
+	return bjson_writer_finish(w, ret, NULL);
 }
 
 static int hook_state(struct create_ctx *c, const char *status, char **ret)
@@ -821,9 +821,9 @@ int runtime_container_pause(const char *state_root, const char *id, bool pause,
 int runtime_container_update(const char *state_root, const char *id, const char *resources_json,
 			     struct berth_error **err)
 {
-	_cleanup_(json_freep) struct json *j = NULL;
+	_cleanup_(bjson_freep) struct json *j = NULL;
 	_cleanup_(cgroup_settings_freep) struct cgroup_settings *settings = NULL;
-	int r = json_parse(resources_json, &j, err);
+	int r = bjson_parse(resources_json, &j, err);
 	if (r < 0 || (r = cgroup_settings_from_oci(j, &settings, err)) < 0)
 		return berth_error_wrap(err, "update %s", id);
 	_cleanup_(cgroup_freep) struct cgroup *cg = NULL;

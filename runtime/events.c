@@ -16,86 +16,86 @@
 
 static void write_u64_or_max(struct json_writer *w, const char *key, uint64_t v)
 {
-	json_writer_key(w, key);
-	json_writer_uint(w, v == UINT64_MAX ? 0 : v); /* runc reports an unlimited limit as 0 */
+	bjson_writer_key(w, key);
+	bjson_writer_uint(w, v == UINT64_MAX ? 0 : v); /* runc reports an unlimited limit as 0 */
 }
 
 /* memory.stat "key value" lines as a JSON object of numbers */
 static void write_raw(struct json_writer *w, const char *text)
 {
-	json_writer_key(w, "raw");
-	json_writer_begin_object(w);
+	bjson_writer_key(w, "raw");
+	bjson_writer_begin_object(w);
 	for (const char *p = text; p && *p;) {
 		const char *sp = strchr(p, ' '), *nl = strchrnul(p, '\n');
 		if (sp && sp < nl) {
 			char key[128];
 			snprintf(key, sizeof(key), "%.*s", (int)(sp - p), p);
-			json_writer_key(w, key);
-			json_writer_uint(w, strtoull(sp + 1, NULL, 10));
+			bjson_writer_key(w, key);
+			bjson_writer_uint(w, strtoull(sp + 1, NULL, 10));
 		}
 		p = *nl ? nl + 1 : nl;
 	}
-	json_writer_end_object(w);
+	bjson_writer_end_object(w);
 }
 
 int runtime_stats_to_json(const char *id, const struct cgroup_stats *st, char **ret)
 {
-	struct json_writer *w = json_writer_new(false);
+	struct json_writer *w = bjson_writer_new(false);
 	if (!w)
 		return -ENOMEM;
-	json_writer_begin_object(w);
-	json_writer_kv_string(w, "type", "stats");
-	json_writer_kv_string(w, "id", id);
-	json_writer_key(w, "data");
-	json_writer_begin_object(w);
-	json_writer_key(w, "cpu");
-	json_writer_begin_object(w);
-	json_writer_key(w, "usage");
-	json_writer_begin_object(w);
-	json_writer_key(w, "total");
-	json_writer_uint(w, st->cpu_usage_usec * 1000); /* runc reports nanoseconds */
-	json_writer_key(w, "user");
-	json_writer_uint(w, st->cpu_user_usec * 1000);
-	json_writer_key(w, "kernel");
-	json_writer_uint(w, st->cpu_system_usec * 1000);
-	json_writer_end_object(w);
-	json_writer_key(w, "throttling");
-	json_writer_begin_object(w);
-	json_writer_key(w, "periods");
-	json_writer_uint(w, st->cpu_nr_periods);
-	json_writer_key(w, "throttledPeriods");
-	json_writer_uint(w, st->cpu_nr_throttled);
-	json_writer_key(w, "throttledTime");
-	json_writer_uint(w, st->cpu_throttled_usec * 1000);
-	json_writer_end_object(w);
-	json_writer_end_object(w);
+	bjson_writer_begin_object(w);
+	bjson_writer_kv_string(w, "type", "stats");
+	bjson_writer_kv_string(w, "id", id);
+	bjson_writer_key(w, "data");
+	bjson_writer_begin_object(w);
+	bjson_writer_key(w, "cpu");
+	bjson_writer_begin_object(w);
+	bjson_writer_key(w, "usage");
+	bjson_writer_begin_object(w);
+	bjson_writer_key(w, "total");
+	bjson_writer_uint(w, st->cpu_usage_usec * 1000); /* runc reports nanoseconds */
+	bjson_writer_key(w, "user");
+	bjson_writer_uint(w, st->cpu_user_usec * 1000);
+	bjson_writer_key(w, "kernel");
+	bjson_writer_uint(w, st->cpu_system_usec * 1000);
+	bjson_writer_end_object(w);
+	bjson_writer_key(w, "throttling");
+	bjson_writer_begin_object(w);
+	bjson_writer_key(w, "periods");
+	bjson_writer_uint(w, st->cpu_nr_periods);
+	bjson_writer_key(w, "throttledPeriods");
+	bjson_writer_uint(w, st->cpu_nr_throttled);
+	bjson_writer_key(w, "throttledTime");
+	bjson_writer_uint(w, st->cpu_throttled_usec * 1000);
+	bjson_writer_end_object(w);
+	bjson_writer_end_object(w);
 	if (st->has_memory) {
-		json_writer_key(w, "memory");
-		json_writer_begin_object(w);
-		json_writer_key(w, "usage");
-		json_writer_begin_object(w);
+		bjson_writer_key(w, "memory");
+		bjson_writer_begin_object(w);
+		bjson_writer_key(w, "usage");
+		bjson_writer_begin_object(w);
 		write_u64_or_max(w, "usage", st->memory_current);
 		write_u64_or_max(w, "limit", st->memory_max);
-		json_writer_end_object(w);
-		json_writer_key(w, "swap");
-		json_writer_begin_object(w);
+		bjson_writer_end_object(w);
+		bjson_writer_key(w, "swap");
+		bjson_writer_begin_object(w);
 		write_u64_or_max(w, "usage", st->memory_swap_current);
-		json_writer_end_object(w);
-		json_writer_key(w, "oomKills");
-		json_writer_uint(w, st->memory_oom_kill);
+		bjson_writer_end_object(w);
+		bjson_writer_key(w, "oomKills");
+		bjson_writer_uint(w, st->memory_oom_kill);
 		write_raw(w, st->memory_stat);
-		json_writer_end_object(w);
+		bjson_writer_end_object(w);
 	}
 	if (st->has_pids) {
-		json_writer_key(w, "pids");
-		json_writer_begin_object(w);
+		bjson_writer_key(w, "pids");
+		bjson_writer_begin_object(w);
 		write_u64_or_max(w, "current", st->pids_current);
 		write_u64_or_max(w, "limit", st->pids_max);
-		json_writer_end_object(w);
+		bjson_writer_end_object(w);
 	}
-	json_writer_end_object(w);
-	json_writer_end_object(w);
-	return json_writer_finish(w, ret, NULL);
+	bjson_writer_end_object(w);
+	bjson_writer_end_object(w);
+	return bjson_writer_finish(w, ret, NULL);
 }
 
 static int open_cgroup_of(const char *state_root, const char *id, struct stored_state **ret_s,

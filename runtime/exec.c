@@ -36,9 +36,9 @@ static void exec_process_clear(struct exec_process *e)
 static int load_process_file(const char *path, struct oci_process *ret, struct berth_error **err)
 {
 	_cleanup_free_ char *text = NULL;
-	_cleanup_(json_freep) struct json *j = NULL;
+	_cleanup_(bjson_freep) struct json *j = NULL;
 	int r = read_file_at(AT_FDCWD, path, &text, NULL, err);
-	if (r < 0 || (r = json_parse(text, &j, err)) < 0 ||
+	if (r < 0 || (r = bjson_parse(text, &j, err)) < 0 ||
 	    (r = oci_process_parse(j, "process", ret, err)) < 0)
 		return berth_error_wrap(err, "--process %s", path);
 	return 0;

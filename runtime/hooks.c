@@ -19,17 +19,17 @@ const char *const hook_kind_names[HOOK_KINDS] = { "prestart",	    "createRuntime
 
 static int dup_strv(const struct json *arr, const char *name, char ***ret, struct berth_error **err)
 {
-	if (json_type_of(arr) <= JSON_NULL)
+	if (bjson_type_of(arr) <= JSON_NULL)
 		return 0;
-	if (json_type_of(arr) != JSON_ARRAY)
+	if (bjson_type_of(arr) != JSON_ARRAY)
 		return berth_error_set(err, EINVAL, "%s: must be an array of strings", name);
-	size_t n = json_array_size(arr);
+	size_t n = bjson_array_size(arr);
 	char **v = calloc(n + 1, sizeof(char *));
 	if (!v)
 		return -ENOMEM;
 	*ret = v;
 	for (size_t i = 0; i < n; i++) {
-		const char *s = json_string(json_array_get(arr, i));
+		const char *s = bjson_string(bjson_array_get(arr, i));
 		if (!s)
 			return berth_error_set(err, EINVAL, "%s[%zu]: must be a string", name, i);
 		if (!(v[i] = strdup(s)))
@@ -42,9 +42,9 @@ static int parse_hook(const struct json *o, const char *item, struct oci_hook *h
 		      struct berth_error **err)
 {
 	char name[128];
-	if (json_type_of(o) != JSON_OBJECT)
+	if (bjson_type_of(o) != JSON_OBJECT)
 		return berth_error_set(err, EINVAL, "%s: must be an object", item);
-	const char *path = json_string(json_object_get(o, "path"));
+	const char *path = bjson_string(bjson_object_get(o, "path"));
 	if (!path)
 		return berth_error_set(err, EINVAL, "%s.path: missing (must be a string)", item);
 	if (path[0] != '/')
@@ -53,15 +53,15 @@ static int parse_hook(const struct json *o, const char *item, struct oci_hook *h
 		return -ENOMEM;
 	int r;
 	snprintf(name, sizeof(name), "%s.args", item);
-	if ((r = dup_strv(json_object_get(o, "args"), name, &h->args, err)) < 0)
+	if ((r = dup_strv(bjson_object_get(o, "args"), name, &h->args, err)) < 0)
 		return r;
 	snprintf(name, sizeof(name), "%s.env", item);
-	if ((r = dup_strv(json_object_get(o, "env"), name, &h->env, err)) < 0)
+	if ((r = dup_strv(bjson_object_get(o, "env"), name, &h->env, err)) < 0)
 		return r;
-	const struct json *t = json_object_get(o, "timeout");
-	if (json_type_of(t) > JSON_NULL) {
+	const struct json *t = bjson_object_get(o, "timeout");
+	if (bjson_type_of(t) > JSON_NULL) {
 		int64_t v;
-		if (!json_int64(t, &v) || v <= 0 || v > 86400)
+		if (!bjson_int64(t, &v) || v <= 0 || v > 86400)
 			return berth_error_set(err, EINVAL,
 					       "%s.timeout: must be a number of seconds above 0", item);
 		h->timeout = (int)v;
@@ -77,18 +77,18 @@ static int parse_hook(const struct json *o, const char *item, struct oci_hook *h
 
 int hooks_parse(const struct json *node, struct oci_hooks *ret, struct berth_error **err)
 {
-	if (json_type_of(node) <= JSON_NULL)
+	if (bjson_type_of(node) <= JSON_NULL)
 		return 0;
-	if (json_type_of(node) != JSON_OBJECT)
+	if (bjson_type_of(node) != JSON_OBJECT)
 		return berth_error_set(err, EINVAL, "hooks: must be an object");
 	for (int k = 0; k < HOOK_KINDS; k++) {
-		const struct json *arr = json_object_get(node, hook_kind_names[k]);
-		if (json_type_of(arr) <= JSON_NULL)
+		const struct json *arr = bjson_object_get(node, hook_kind_names[k]);
+		if (bjson_type_of(arr) <= JSON_NULL)
 			continue;
-		if (json_type_of(arr) != JSON_ARRAY)
+		if (bjson_type_of(arr) != JSON_ARRAY)
 			return berth_error_set(err, EINVAL, "hooks.%s: must be an array",
 					       hook_kind_names[k]);
-		size_t n = json_array_size(arr);
+		size_t n = bjson_array_size(arr);
 		ret->list[k] = calloc(n ? n : 1, sizeof(struct oci_hook));
 		if (!ret->list[k])
 			return -ENOMEM;
@@ -96,7 +96,7 @@ int hooks_parse(const struct json *node, struct oci_hooks *ret, struct berth_err
 			char item[64];
 			snprintf(item, sizeof(item), "hooks.%s[%zu]", hook_kind_names[k], i);
 			ret->n[k] = i + 1;
-			int r = parse_hook(json_array_get(arr, i), item, &ret->list[k][i], err);
+			int r = parse_hook(bjson_array_get(arr, i), item, &ret->list[k][i], err);
 			if (r < 0)
 				return r;
 		}
@@ -193,23 +193,23 @@ void hooks_run_warn(const struct oci_hooks *h, enum hook_kind kind, const char *
 int hooks_state_json(const char *id, const char *status, int pid, const char *bundle,
 		     const char *annotations_json, char **ret)
 {
-	struct json_writer *w = json_writer_new(false);
+	struct json_writer *w = bjson_writer_new(false);
 	if (!w)
 		return -ENOMEM;
-	json_writer_begin_object(w);
-	json_writer_kv_string(w, "ociVersion", RUNTIME_OCI_VERSION);
-	json_writer_kv_string(w, "id", id);
-	json_writer_kv_string(w, "status", status);
+	bjson_writer_begin_object(w);
+	bjson_writer_kv_string(w, "ociVersion", RUNTIME_OCI_VERSION);
+	bjson_writer_kv_string(w, "id", id);
+	bjson_writer_kv_string(w, "status", status);
 	if (pid > 0)
-		json_writer_kv_int(w, "pid", pid);
-	json_writer_kv_string(w, "bundle", bundle);
+		bjson_writer_kv_int(w, "pid", pid);
+	bjson_writer_kv_string(w, "bundle", bundle);
 	if (annotations_json) {
-		_cleanup_(json_freep) struct json *ann = NULL;
-		if (json_parse(annotations_json, &ann, NULL) == 0) {
-			json_writer_key(w, "annotations");
-			json_writer_value(w, ann);
+		_cleanup_(bjson_freep) struct json *ann = NULL;
+		if (bjson_parse(annotations_json, &ann, NULL) == 0) {
+			bjson_writer_key(w, "annotations");
+			bjson_writer_value(w, ann);
 		}
 	}
-	json_writer_end_object(w);
-	return json_writer_finish(w, ret, NULL);
+	bjson_writer_end_object(w);
+	return bjson_writer_finish(w, ret, NULL);
 }

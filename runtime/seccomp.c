@@ -151,14 +151,14 @@ static const char *const notify_refused[] = { "write", "send", "sendto", "sendms
 
 static const char *type_name(const struct json *j)
 {
-	return json_type_name(json_type_of(j));
+	return bjson_type_name(bjson_type_of(j));
 }
 
 /* A member that is null counts as absent. */
 static const struct json *field(const struct json *obj, const char *key)
 {
-	const struct json *j = json_object_get(obj, key);
-	return json_type_of(j) == JSON_NULL ? NULL : j;
+	const struct json *j = bjson_object_get(obj, key);
+	return bjson_type_of(j) == JSON_NULL ? NULL : j;
 }
 
 /* *ret points into the JSON tree (NULL when absent and not required). */
@@ -172,10 +172,10 @@ static int get_string(const struct json *obj, const char *prefix, const char *ke
 		*ret = NULL;
 		return 0;
 	}
-	if (json_type_of(j) != JSON_STRING)
+	if (bjson_type_of(j) != JSON_STRING)
 		return berth_error_set(err, EINVAL, "%s.%s: must be a string, not %s", prefix, key,
 				       type_name(j));
-	*ret = json_string(j);
+	*ret = bjson_string(j);
 	return 0;
 }
 
@@ -189,11 +189,11 @@ static int get_uint(const struct json *obj, const char *prefix, const char *key,
 		return 0;
 	}
 	uint64_t v;
-	if (json_type_of(j) != JSON_NUMBER)
+	if (bjson_type_of(j) != JSON_NUMBER)
 		return berth_error_set(err, EINVAL,
 				       "%s.%s: must be an integer from 0 to %llu, not %s", prefix,
 				       key, (unsigned long long)max, type_name(j));
-	if (!json_uint64(j, &v) || v > max)
+	if (!bjson_uint64(j, &v) || v > max)
 		return berth_error_set(err, EINVAL, "%s.%s: must be an integer from 0 to %llu",
 				       prefix, key, (unsigned long long)max);
 	*ret = v;
@@ -205,7 +205,7 @@ static int get_uint(const struct json *obj, const char *prefix, const char *key,
 static int expect(const struct json *j, enum json_type want, const char *name,
 		  struct berth_error **err)
 {
-	if (json_type_of(j) != want)
+	if (bjson_type_of(j) != want)
 		return berth_error_set(err, EINVAL, "%s: must be %s, not %s", name,
 				       want == JSON_OBJECT ? "an object" : "an array",
 				       type_name(j));
@@ -262,11 +262,11 @@ static int parse_name_list(const struct json *obj, const char *key, const struct
 	if (!arr)
 		return 0;
 	int r = expect(arr, JSON_ARRAY, name, err);
-	for (size_t i = 0; r >= 0 && i < json_array_size(arr); i++) {
-		const char *v = json_string(json_array_get(arr, i));
+	for (size_t i = 0; r >= 0 && i < bjson_array_size(arr); i++) {
+		const char *v = bjson_string(bjson_array_get(arr, i));
 		if (!v)
 			return berth_error_set(err, EINVAL, "%s[%zu]: must be a string, not %s",
-					       name, i, type_name(json_array_get(arr, i)));
+					       name, i, type_name(bjson_array_get(arr, i)));
 		size_t k = table_index(table, n, stride, v);
 		if (k == n)
 			return berth_error_set(err, EINVAL, "%s[%zu]: unknown %s \"%s\"", name, i,
@@ -288,8 +288,8 @@ static int parse_flags(const struct json *obj, struct oci_seccomp *s, struct ber
 	int r = parse_name_list(obj, "flags", s, flag_table, ARRAY_SIZE(flag_table),
 				sizeof(flag_table[0]), "flag", &s->flags, err);
 	const struct json *arr = field(obj, "flags");
-	for (size_t i = 0; r >= 0 && i < json_array_size(arr); i++) {
-		const char *f = json_string(json_array_get(arr, i));
+	for (size_t i = 0; r >= 0 && i < bjson_array_size(arr); i++) {
+		const char *f = bjson_string(bjson_array_get(arr, i));
 		size_t k = table_index(flag_table, ARRAY_SIZE(flag_table), sizeof(flag_table[0]), f);
 		if (flag_table[k].attr < 0)
 			return berth_error_set(err, ENOTSUP,
@@ -338,23 +338,23 @@ static int parse_names(const struct json *o, const char *item, struct seccomp_ru
 	const struct json *arr = field(o, "names");
 	if (!arr)
 		return berth_error_set(err, EINVAL, "%s.names: missing", item);
-	if (json_type_of(arr) != JSON_ARRAY)
+	if (bjson_type_of(arr) != JSON_ARRAY)
 		return berth_error_set(err, EINVAL, "%s.names: must be an array of strings, not %s",
 				       item, type_name(arr));
-	size_t n = json_array_size(arr);
+	size_t n = bjson_array_size(arr);
 	if (n == 0)
 		return berth_error_set(err, EINVAL, "%s.names: must name at least one syscall",
 				       item);
 	if (!(rule->names = calloc(n + 1, sizeof(char *))))
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		const char *name = json_string(json_array_get(arr, i));
+		const char *name = bjson_string(bjson_array_get(arr, i));
 		if (!name || !name[0])
 			return berth_error_set(err, EINVAL,
 					       "%s.names[%zu]: must be a syscall name, not %s",
 					       item, i,
 					       name ? "an empty string"
-						    : type_name(json_array_get(arr, i)));
+						    : type_name(bjson_array_get(arr, i)));
 		if (!(rule->names[i] = strdup(name)))
 			return -ENOMEM;
 	}
@@ -399,14 +399,14 @@ static int parse_args(const struct json *o, const char *item, struct seccomp_rul
 	int r = expect(arr, JSON_ARRAY, name, err);
 	if (r < 0)
 		return r;
-	size_t n = json_array_size(arr);
+	size_t n = bjson_array_size(arr);
 	if (!(rule->args = calloc(n ? n : 1, sizeof(*rule->args))))
 		return -ENOMEM;
 	unsigned seen = 0;
 	for (size_t i = 0; i < n; i++) {
 		char arg[352];
 		snprintf(arg, sizeof(arg), "%s[%zu]", name, i);
-		if ((r = parse_arg(json_array_get(arr, i), arg, &rule->args[i], err)) < 0)
+		if ((r = parse_arg(bjson_array_get(arr, i), arg, &rule->args[i], err)) < 0)
 			return r;
 		rule->n_args = i + 1;
 		if (seen & (1u << rule->args[i].arg))
@@ -444,7 +444,7 @@ static int parse_syscalls(const struct json *obj, struct oci_seccomp *s, struct 
 	int r = expect(arr, JSON_ARRAY, name, err);
 	if (r < 0)
 		return r;
-	size_t n = json_array_size(arr);
+	size_t n = bjson_array_size(arr);
 	if (!(s->rules = calloc(n ? n : 1, sizeof(*s->rules))))
 		return -ENOMEM;
 	size_t first_notify = SIZE_MAX;
@@ -453,7 +453,7 @@ static int parse_syscalls(const struct json *obj, struct oci_seccomp *s, struct 
 		snprintf(item, sizeof(item), "%s[%zu]", name, i);
 		s->n_rules = i + 1;
 		bool notify = false;
-		if ((r = parse_rule(json_array_get(arr, i), item, &s->rules[i], &notify, err)) < 0)
+		if ((r = parse_rule(bjson_array_get(arr, i), item, &s->rules[i], &notify, err)) < 0)
 			return r;
 		if (notify && first_notify == SIZE_MAX)
 			first_notify = i;
@@ -681,31 +681,31 @@ int oci_seccomp_load(const struct oci_seccomp *s, int *ret_notify_fd, struct ber
 static int build_process_state(const struct oci_seccomp *s, pid_t pid, const char *state_json,
 			       char **ret, size_t *ret_len, struct berth_error **err)
 {
-	_cleanup_(json_freep) struct json *state = NULL;
-	int r = json_parse(state_json, &state, err);
+	_cleanup_(bjson_freep) struct json *state = NULL;
+	int r = bjson_parse(state_json, &state, err);
 	if (r < 0) {
 		(void)berth_error_wrap(err, "container state");
 		return r;
 	}
-	if (json_type_of(state) != JSON_OBJECT)
+	if (bjson_type_of(state) != JSON_OBJECT)
 		return berth_error_set(err, EINVAL, "container state: must be an object, not %s",
 				       type_name(state));
-	struct json_writer *w = json_writer_new(false);
+	struct json_writer *w = bjson_writer_new(false);
 	if (!w)
 		return -ENOMEM;
-	json_writer_begin_object(w);
-	json_writer_kv_string(w, "ociVersion", RUNTIME_OCI_VERSION);
-	json_writer_key(w, "fds");
-	json_writer_begin_array(w);
-	json_writer_string(w, "seccompFd");
-	json_writer_end_array(w);
-	json_writer_kv_int(w, "pid", pid);
+	bjson_writer_begin_object(w);
+	bjson_writer_kv_string(w, "ociVersion", RUNTIME_OCI_VERSION);
+	bjson_writer_key(w, "fds");
+	bjson_writer_begin_array(w);
+	bjson_writer_string(w, "seccompFd");
+	bjson_writer_end_array(w);
+	bjson_writer_kv_int(w, "pid", pid);
 	if (s->listener_metadata)
-		json_writer_kv_string(w, "metadata", s->listener_metadata);
-	json_writer_key(w, "state");
-	json_writer_value(w, state);
-	json_writer_end_object(w);
-	if ((r = json_writer_finish(w, ret, ret_len)) < 0)
+		bjson_writer_kv_string(w, "metadata", s->listener_metadata);
+	bjson_writer_key(w, "state");
+	bjson_writer_value(w, state);
+	bjson_writer_end_object(w);
+	if ((r = bjson_writer_finish(w, ret, ret_len)) < 0)
 		return berth_error_setsys(err, -r, "container process state");
 	return 0;
 }

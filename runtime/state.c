@@ -80,29 +80,29 @@ int state_dir_open(int root_fd, const char *id, bool exclusive, int *ret_fd,
 
 int state_save(int dir_fd, const struct stored_state *s, struct berth_error **err)
 {
-	struct json_writer *w = json_writer_new(false);
+	struct json_writer *w = bjson_writer_new(false);
 	if (!w)
 		return -ENOMEM;
-	json_writer_begin_object(w);
-	json_writer_kv_string(w, "id", s->id);
-	json_writer_kv_int(w, "pid", s->pid);
-	json_writer_key(w, "pidStart");
-	json_writer_uint(w, s->pid_start);
-	json_writer_kv_string(w, "bundle", s->bundle);
-	json_writer_kv_string(w, "rootfs", s->rootfs);
-	json_writer_kv_string(w, "created", s->created);
-	json_writer_kv_string(w, "owner", s->owner);
+	bjson_writer_begin_object(w);
+	bjson_writer_kv_string(w, "id", s->id);
+	bjson_writer_kv_int(w, "pid", s->pid);
+	bjson_writer_key(w, "pidStart");
+	bjson_writer_uint(w, s->pid_start);
+	bjson_writer_kv_string(w, "bundle", s->bundle);
+	bjson_writer_kv_string(w, "rootfs", s->rootfs);
+	bjson_writer_kv_string(w, "created", s->created);
+	bjson_writer_kv_string(w, "owner", s->owner);
 	if (s->annotations_json)
-		json_writer_kv_string(w, "annotations", s->annotations_json);
+		bjson_writer_kv_string(w, "annotations", s->annotations_json);
 	if (s->cgroup_path)
-		json_writer_kv_string(w, "cgroupPath", s->cgroup_path);
+		bjson_writer_kv_string(w, "cgroupPath", s->cgroup_path);
 	if (s->hooks_json)
-		json_writer_kv_string(w, "hooks", s->hooks_json);
-	json_writer_kv_bool(w, "ownPidNamespace", s->own_pid_ns);
-	json_writer_end_object(w);
+		bjson_writer_kv_string(w, "hooks", s->hooks_json);
+	bjson_writer_kv_bool(w, "ownPidNamespace", s->own_pid_ns);
+	bjson_writer_end_object(w);
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
-	int r = json_writer_finish(w, &text, &len);
+	int r = bjson_writer_finish(w, &text, &len);
 	if (r < 0)
 		return berth_error_set(err, -r, "encode state of %s", s->id);
 	/* /run is tmpfs and lost at reboot anyway: no fsync */
@@ -111,7 +111,7 @@ int state_save(int dir_fd, const struct stored_state *s, struct berth_error **er
 
 static int dup_string(const struct json *j, const char *key, char **ret)
 {
-	const char *s = json_string(json_object_get(j, key));
+	const char *s = bjson_string(bjson_object_get(j, key));
 	if (!s)
 		return -EINVAL;
 	return (*ret = strdup(s)) ? 0 : -ENOMEM;
@@ -123,8 +123,8 @@ int state_load(int dir_fd, const char *id, struct stored_state **ret, struct ber
 	int r = read_file_at(dir_fd, STATE_FILE, &text, NULL, err);
 	if (r < 0)
 		return r;
-	_cleanup_(json_freep) struct json *j = NULL;
-	if ((r = json_parse(text, &j, err)) < 0)
+	_cleanup_(bjson_freep) struct json *j = NULL;
+	if ((r = bjson_parse(text, &j, err)) < 0)
 		return berth_error_wrap(err, "state of %s", id);
 	_cleanup_(stored_state_freep) struct stored_state *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -133,18 +133,18 @@ int state_load(int dir_fd, const char *id, struct stored_state **ret, struct ber
 	uint64_t start = 0;
 	if (dup_string(j, "id", &s->id) < 0 || dup_string(j, "bundle", &s->bundle) < 0 ||
 	    dup_string(j, "rootfs", &s->rootfs) < 0 || dup_string(j, "created", &s->created) < 0 ||
-	    dup_string(j, "owner", &s->owner) < 0 || !json_int64(json_object_get(j, "pid"), &pid) ||
-	    !json_uint64(json_object_get(j, "pidStart"), &start))
+	    dup_string(j, "owner", &s->owner) < 0 || !bjson_int64(bjson_object_get(j, "pid"), &pid) ||
+	    !bjson_uint64(bjson_object_get(j, "pidStart"), &start))
 		return berth_error_set(err, EINVAL, "state of %s: damaged %s", id, STATE_FILE);
 	s->pid = (pid_t)pid;
 	s->pid_start = start;
-	if (json_object_get(j, "annotations"))
+	if (bjson_object_get(j, "annotations"))
 		(void)dup_string(j, "annotations", &s->annotations_json);
-	if (json_object_get(j, "cgroupPath"))
+	if (bjson_object_get(j, "cgroupPath"))
 		(void)dup_string(j, "cgroupPath", &s->cgroup_path);
-	if (json_object_get(j, "hooks"))
+	if (bjson_object_get(j, "hooks"))
 		(void)dup_string(j, "hooks", &s->hooks_json);
-	s->own_pid_ns = json_bool(json_object_get(j, "ownPidNamespace"));
+	s->own_pid_ns = bjson_bool(bjson_object_get(j, "ownPidNamespace"));
 	*ret = TAKE_PTR(s);
 	return 0;
 }
@@ -265,37 +265,37 @@ void runtime_state_freep(struct runtime_state **s)
 
 int runtime_state_to_json(const struct runtime_state *s, bool pretty, char **ret)
 {
-	struct json_writer *w = json_writer_new(pretty);
+	struct json_writer *w = bjson_writer_new(pretty);
 	if (!w)
 		return -ENOMEM;
-	json_writer_begin_object(w);
-	json_writer_kv_string(w, "ociVersion", RUNTIME_OCI_VERSION);
-	json_writer_kv_string(w, "id", s->id);
-	json_writer_kv_int(w, "pid", s->pid);
-	json_writer_kv_string(w, "status", s->status);
-	json_writer_kv_string(w, "bundle", s->bundle);
-	json_writer_kv_string(w, "rootfs", s->rootfs);
-	json_writer_kv_string(w, "created", s->created);
-	json_writer_kv_string(w, "owner", s->owner);
+	bjson_writer_begin_object(w);
+	bjson_writer_kv_string(w, "ociVersion", RUNTIME_OCI_VERSION);
+	bjson_writer_kv_string(w, "id", s->id);
+	bjson_writer_kv_int(w, "pid", s->pid);
+	bjson_writer_kv_string(w, "status", s->status);
+	bjson_writer_kv_string(w, "bundle", s->bundle);
+	bjson_writer_kv_string(w, "rootfs", s->rootfs);
+	bjson_writer_kv_string(w, "created", s->created);
+	bjson_writer_kv_string(w, "owner", s->owner);
 	if (s->annotations_json) {
-		_cleanup_(json_freep) struct json *ann = NULL;
-		if (json_parse(s->annotations_json, &ann, NULL) == 0) {
-			json_writer_key(w, "annotations");
-			json_writer_value(w, ann);
+		_cleanup_(bjson_freep) struct json *ann = NULL;
+		if (bjson_parse(s->annotations_json, &ann, NULL) == 0) {
+			bjson_writer_key(w, "annotations");
+			bjson_writer_value(w, ann);
 		}
 	}
-	json_writer_end_object(w);
-	return json_writer_finish(w, ret, NULL);
+	bjson_writer_end_object(w);
+	return bjson_writer_finish(w, ret, NULL);
 }
 
 void state_run_hooks_warn(const struct stored_state *s, int kind, const char *status)
 {
 	if (!s->hooks_json)
 		return;
-	_cleanup_(json_freep) struct json *j = NULL;
+	_cleanup_(bjson_freep) struct json *j = NULL;
 	struct oci_hooks hooks = { 0 };
 	_cleanup_free_ char *state = NULL;
-	if (json_parse(s->hooks_json, &j, NULL) < 0 || hooks_parse(j, &hooks, NULL) < 0 ||
+	if (bjson_parse(s->hooks_json, &j, NULL) < 0 || hooks_parse(j, &hooks, NULL) < 0 ||
 	    hooks_state_json(s->id, status, s->pid, s->bundle, s->annotations_json, &state) < 0)
 		log_warn("container %s: its stored hooks cannot be read: %s hooks not run", s->id,
 			 hook_kind_names[kind]);

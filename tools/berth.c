@@ -280,28 +280,28 @@ static void print_created(const char *created, char buf[32])
 
 static int print_list_json(const struct image_summary *v, size_t n)
 {
-	struct json_writer *w = json_writer_new(true);
-	json_writer_begin_array(w);
+	struct json_writer *w = bjson_writer_new(true);
+	bjson_writer_begin_array(w);
 	for (size_t k = 0; k < n; k++) {
-		json_writer_begin_object(w);
-		json_writer_kv_string(w, "name", v[k].name);
-		json_writer_kv_string(w, "digest", v[k].digest);
-		json_writer_kv_string(w, "configDigest", v[k].config_digest);
-		json_writer_key(w, "created");
+		bjson_writer_begin_object(w);
+		bjson_writer_kv_string(w, "name", v[k].name);
+		bjson_writer_kv_string(w, "digest", v[k].digest);
+		bjson_writer_kv_string(w, "configDigest", v[k].config_digest);
+		bjson_writer_key(w, "created");
 		if (v[k].created)
-			json_writer_string(w, v[k].created);
+			bjson_writer_string(w, v[k].created);
 		else
-			json_writer_null(w);
-		json_writer_kv_string(w, "platform", v[k].platform);
-		json_writer_key(w, "size");
-		json_writer_uint(w, v[k].size);
-		json_writer_key(w, "unpackedSize");
-		json_writer_uint(w, v[k].unpacked_size);
-		json_writer_end_object(w);
+			bjson_writer_null(w);
+		bjson_writer_kv_string(w, "platform", v[k].platform);
+		bjson_writer_key(w, "size");
+		bjson_writer_uint(w, v[k].size);
+		bjson_writer_key(w, "unpackedSize");
+		bjson_writer_uint(w, v[k].unpacked_size);
+		bjson_writer_end_object(w);
 	}
-	json_writer_end_array(w);
+	bjson_writer_end_array(w);
 	_cleanup_free_ char *text = NULL;
-	int r = json_writer_finish(w, &text, NULL);
+	int r = bjson_writer_finish(w, &text, NULL);
 	if (r < 0)
 		return cli_fail(NULL, r);
 	printf("%s\n", text);

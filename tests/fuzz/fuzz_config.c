@@ -24,11 +24,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct berth_error *err = NULL;
 	if (oci_config_parse(text, &c, &err) == 0) {
 		/* what parsed must also write back out as JSON */
-		struct json_writer *w = json_writer_new(false);
+		struct json_writer *w = bjson_writer_new(false);
 		if (w) {
-			json_writer_value(w, c->annotations);
+			bjson_writer_value(w, c->annotations);
 			char *out = NULL;
-			if (json_writer_finish(w, &out, NULL) == 0)
+			if (bjson_writer_finish(w, &out, NULL) == 0)
 				free(out);
 		}
 		oci_config_free(c);
@@ -38,13 +38,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	berth_error_free(err);
 
 	struct json *j = NULL;
-	if (json_parse(text, &j, NULL) == 0) {
+	if (bjson_parse(text, &j, NULL) == 0) {
 		struct oci_process p = { 0 };
 		struct berth_error *perr = NULL;
-		(void)oci_process_parse(json_object_get(j, "process"), "process", &p, &perr);
+		(void)oci_process_parse(bjson_object_get(j, "process"), "process", &p, &perr);
 		oci_process_clear(&p);
 		berth_error_free(perr);
-		json_free(j);
+		bjson_free(j);
 	}
 	free(text);
 	return 0;

@@ -17,33 +17,33 @@ static struct netns_config cfg;
 
 static void json_path(struct json_writer *w, const char *key, const char *v)
 {
-	json_writer_key(w, key);
+	bjson_writer_key(w, key);
 	if (v)
-		json_writer_string(w, v);
+		bjson_writer_string(w, v);
 	else
-		json_writer_null(w);
+		bjson_writer_null(w);
 }
 
 static int print_status(const struct pod_sandbox_status *st)
 {
-	struct json_writer *w = json_writer_new(true);
-	json_writer_begin_object(w);
-	json_writer_kv_string(w, "id", st->id);
-	json_writer_kv_string(w, "state", st->state);
-	json_writer_kv_string(w, "mode", st->mode);
+	struct json_writer *w = bjson_writer_new(true);
+	bjson_writer_begin_object(w);
+	bjson_writer_kv_string(w, "id", st->id);
+	bjson_writer_kv_string(w, "state", st->state);
+	bjson_writer_kv_string(w, "mode", st->mode);
 	json_path(w, "netns", st->netns_path);
 	json_path(w, "ipcns", st->ipcns_path);
 	json_path(w, "utsns", st->utsns_path);
 	json_path(w, "pidns", st->pidns_path);
-	json_writer_kv_int(w, "initPid", st->init_pid);
+	bjson_writer_kv_int(w, "initPid", st->init_pid);
 	json_path(w, "ip4", st->ip4);
 	json_path(w, "ip6", st->ip6);
 	json_path(w, "hosts", st->hosts_path);
 	json_path(w, "hostname", st->hostname_path);
 	json_path(w, "resolvConf", st->resolv_conf_path);
-	json_writer_end_object(w);
+	bjson_writer_end_object(w);
 	_cleanup_free_ char *text = NULL;
-	int r = json_writer_finish(w, &text, NULL);
+	int r = bjson_writer_finish(w, &text, NULL);
 	if (r < 0)
 		return cli_fail(NULL, r);
 	printf("%s\n", text);

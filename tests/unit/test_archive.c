@@ -176,53 +176,53 @@ static char *config_json(const struct layer *const *layers, size_t n, const char
 {
 	struct platform p;
 	platform_host(&p);
-	struct json_writer *w = json_writer_new(false);
-	json_writer_begin_object(w);
-	json_writer_kv_string(w, "architecture", p.architecture);
-	json_writer_kv_string(w, "os", p.os);
-	json_writer_key(w, "rootfs");
-	json_writer_begin_object(w);
-	json_writer_kv_string(w, "type", "layers");
-	json_writer_key(w, "diff_ids");
-	json_writer_begin_array(w);
+	struct json_writer *w = bjson_writer_new(false);
+	bjson_writer_begin_object(w);
+	bjson_writer_kv_string(w, "architecture", p.architecture);
+	bjson_writer_kv_string(w, "os", p.os);
+	bjson_writer_key(w, "rootfs");
+	bjson_writer_begin_object(w);
+	bjson_writer_kv_string(w, "type", "layers");
+	bjson_writer_key(w, "diff_ids");
+	bjson_writer_begin_array(w);
 	for (size_t i = 0; i < n; i++)
-		json_writer_string(w, i == 0 && tamper_diff_id ? tamper_diff_id : layers[i]->diff_id);
-	json_writer_end_array(w);
-	json_writer_end_object(w);
-	json_writer_end_object(w);
+		bjson_writer_string(w, i == 0 && tamper_diff_id ? tamper_diff_id : layers[i]->diff_id);
+	bjson_writer_end_array(w);
+	bjson_writer_end_object(w);
+	bjson_writer_end_object(w);
 	char *text = NULL;
-	assert_int_equal(json_writer_finish(w, &text, NULL), 0);
+	assert_int_equal(bjson_writer_finish(w, &text, NULL), 0);
 	return text;
 }
 
 static void kv_descriptor(struct json_writer *w, const char *mt, const char *digest, size_t size)
 {
-	json_writer_begin_object(w);
-	json_writer_kv_string(w, "mediaType", mt);
-	json_writer_kv_string(w, "digest", digest);
-	json_writer_key(w, "size");
-	json_writer_uint(w, size);
-	json_writer_end_object(w);
+	bjson_writer_begin_object(w);
+	bjson_writer_kv_string(w, "mediaType", mt);
+	bjson_writer_kv_string(w, "digest", digest);
+	bjson_writer_key(w, "size");
+	bjson_writer_uint(w, size);
+	bjson_writer_end_object(w);
 }
 
 static char *manifest_json(const char *config, const struct layer *const *layers, size_t n)
 {
 	char digest[DIGEST_LEN + 1];
 	assert_int_equal(digest_of_buffer(config, strlen(config), digest, NULL), 0);
-	struct json_writer *w = json_writer_new(false);
-	json_writer_begin_object(w);
-	json_writer_kv_int(w, "schemaVersion", 2);
-	json_writer_kv_string(w, "mediaType", MT_OCI_MANIFEST);
-	json_writer_key(w, "config");
+	struct json_writer *w = bjson_writer_new(false);
+	bjson_writer_begin_object(w);
+	bjson_writer_kv_int(w, "schemaVersion", 2);
+	bjson_writer_kv_string(w, "mediaType", MT_OCI_MANIFEST);
+	bjson_writer_key(w, "config");
 	kv_descriptor(w, MT_OCI_CONFIG, digest, strlen(config));
-	json_writer_key(w, "layers");
-	json_writer_begin_array(w);
+	bjson_writer_key(w, "layers");
+	bjson_writer_begin_array(w);
 	for (size_t i = 0; i < n; i++)
 		kv_descriptor(w, layers[i]->media_type, layers[i]->digest, layers[i]->blob.len);
-	json_writer_end_array(w);
-	json_writer_end_object(w);
+	bjson_writer_end_array(w);
+	bjson_writer_end_object(w);
 	char *text = NULL;
-	assert_int_equal(json_writer_finish(w, &text, NULL), 0);
+	assert_int_equal(bjson_writer_finish(w, &text, NULL), 0);
 	return text;
 }
 
@@ -316,7 +316,7 @@ static struct json *listing_json(const struct listing *l, const char *path)
 	struct json *j = NULL;
 	if (!m)
 		fail_msg("%s: not in the archive", path);
-	assert_int_equal(json_parse(m->data.p, &j, NULL), 0);
+	assert_int_equal(bjson_parse(m->data.p, &j, NULL), 0);
 	return j;
 }
 
@@ -437,10 +437,10 @@ static void export_two(struct fx *f, struct two_images *t)
 
 static void assert_string_array(const struct json *arr, const char *const *want, size_t n)
 {
-	assert_int_equal(json_type_of(arr), JSON_ARRAY);
-	assert_int_equal(json_array_size(arr), n);
+	assert_int_equal(bjson_type_of(arr), JSON_ARRAY);
+	assert_int_equal(bjson_array_size(arr), n);
 	for (size_t i = 0; i < n; i++)
-		assert_string_equal(json_string(json_array_get(arr, i)), want[i]);
+		assert_string_equal(bjson_string(bjson_array_get(arr, i)), want[i]);
 }
 
 static void assert_docker_item(const struct json *item, const char *config, const char *const *tags,
@@ -448,14 +448,14 @@ static void assert_docker_item(const struct json *item, const char *config, cons
 {
 	char p[96], lp[4][96];
 	blob_path(config, p);
-	assert_string_equal(json_string(json_object_get(item, "Config")), p);
-	assert_string_array(json_object_get(item, "RepoTags"), tags, n_tags);
+	assert_string_equal(bjson_string(bjson_object_get(item, "Config")), p);
+	assert_string_array(bjson_object_get(item, "RepoTags"), tags, n_tags);
 	const char *want[4];
 	for (size_t i = 0; i < n_layers; i++) {
 		blob_path(layers[i]->digest, lp[i]);
 		want[i] = lp[i];
 	}
-	assert_string_array(json_object_get(item, "Layers"), want, n_layers);
+	assert_string_array(bjson_object_get(item, "Layers"), want, n_layers);
 }
 
 static void test_export_is_both_archives(void **state)
@@ -486,27 +486,27 @@ static void test_export_is_both_archives(void **state)
 
 	/* docker-archive: one item per image, RepoTags in Docker's short form, none for a digest */
 	struct json *j = listing_json(&l, "manifest.json");
-	assert_int_equal(json_array_size(j), 2);
+	assert_int_equal(bjson_array_size(j), 2);
 	const struct layer *la[] = { &t.l[0], &t.l[1] }, *lb[] = { &t.l[0], &t.l[2] };
-	assert_docker_item(json_array_get(j, 0), t.a.config, (const char *const[]){ "alpha:1", "someone/alpha:dev" },
+	assert_docker_item(bjson_array_get(j, 0), t.a.config, (const char *const[]){ "alpha:1", "someone/alpha:dev" },
 			   2, la, 2);
-	assert_docker_item(json_array_get(j, 1), t.b.config,
+	assert_docker_item(bjson_array_get(j, 1), t.b.config,
 			   (const char *const[]){ "registry.example.com/team/beta:2" }, 1, lb, 2);
-	json_free(j);
+	bjson_free(j);
 
 	/* oci-archive: one descriptor per name, both name annotations in full */
 	j = listing_json(&l, "index.json");
-	const struct json *m = json_object_get(j, "manifests");
-	assert_int_equal(json_array_size(m), 4);
+	const struct json *m = bjson_object_get(j, "manifests");
+	assert_int_equal(bjson_array_size(m), 4);
 	for (size_t i = 0; i < 4; i++) {
-		const struct json *d = json_array_get(m, i);
-		const struct json *ann = json_object_get(d, "annotations");
-		assert_string_equal(json_string(json_object_get(ann, ANNOTATION_REF_NAME)), t.full[i]);
-		assert_string_equal(json_string(json_object_get(ann, ANNOTATION_CONTAINERD_NAME)), t.full[i]);
-		assert_string_equal(json_string(json_object_get(d, "digest")), i < 3 ? t.a.manifest : t.b.manifest);
-		assert_string_equal(json_string(json_object_get(d, "mediaType")), MT_OCI_MANIFEST);
+		const struct json *d = bjson_array_get(m, i);
+		const struct json *ann = bjson_object_get(d, "annotations");
+		assert_string_equal(bjson_string(bjson_object_get(ann, ANNOTATION_REF_NAME)), t.full[i]);
+		assert_string_equal(bjson_string(bjson_object_get(ann, ANNOTATION_CONTAINERD_NAME)), t.full[i]);
+		assert_string_equal(bjson_string(bjson_object_get(d, "digest")), i < 3 ? t.a.manifest : t.b.manifest);
+		assert_string_equal(bjson_string(bjson_object_get(d, "mediaType")), MT_OCI_MANIFEST);
 	}
-	json_free(j);
+	bjson_free(j);
 	listing_clear(&l);
 	two_images_free(&t);
 }
@@ -549,10 +549,10 @@ static void test_export_by_digest_prefix(void **state)
 	struct listing l;
 	listing_read(f->file, &l);
 	struct json *j = listing_json(&l, "manifest.json");
-	assert_int_equal(json_array_size(j), 1);
-	assert_string_array(json_object_get(json_array_get(j, 0), "RepoTags"),
+	assert_int_equal(bjson_array_size(j), 1);
+	assert_string_array(bjson_object_get(bjson_array_get(j, 0), "RepoTags"),
 			    (const char *const[]){ "registry.example.com/team/beta:2" }, 1);
-	json_free(j);
+	bjson_free(j);
 	listing_clear(&l);
 	two_images_free(&t);
 }

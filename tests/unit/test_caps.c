@@ -28,7 +28,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	json_free(f->j);
+	bjson_free(f->j);
 	berth_error_free(f->err);
 	free(f);
 	return 0;
@@ -36,10 +36,10 @@ static int teardown(void **state)
 
 static int parse(struct fx *f, const char *text)
 {
-	json_freep(&f->j);
+	bjson_freep(&f->j);
 	berth_error_freep(&f->err);
 	memset(&f->caps, 0, sizeof(f->caps));
-	assert_int_equal(json_parse(text, &f->j, &f->err), 0);
+	assert_int_equal(bjson_parse(text, &f->j, &f->err), 0);
 	return caps_parse(f->j, "process.capabilities", &f->caps, &f->err);
 }
 

@@ -126,7 +126,7 @@ static struct json *recorded_json(struct fx *f, const char *name)
 	struct json *j = NULL;
 	if (!text)
 		fail_msg("no %s recorded", name);
-	if (json_parse(text, &j, NULL) < 0)
+	if (bjson_parse(text, &j, NULL) < 0)
 		fail_msg("%s is not JSON: %s", name, text);
 	return j;
 }
@@ -149,8 +149,8 @@ static bool env_has_line(const char *env, const char *line)
 
 static const char *prev_address(const struct json *stdin_obj)
 {
-	const struct json *ips = json_object_get(json_object_get(stdin_obj, "prevResult"), "ips");
-	return json_string(json_object_get(json_array_get(ips, 0), "address"));
+	const struct json *ips = bjson_object_get(bjson_object_get(stdin_obj, "prevResult"), "ips");
+	return bjson_string(bjson_object_get(bjson_array_get(ips, 0), "address"));
 }
 
 static struct cni_call fake_call(struct fx *f)
@@ -214,31 +214,31 @@ static void test_add_passes_env_and_config(void **state)
 	assert_null(strstr(env, "BERTH_TEST_SECRET")); /* nothing else of ours */
 
 	/* a: the list's name and version replace its own; its fields pass as they are */
-	_cleanup_(json_freep) struct json *a = recorded_json(f, "a.ADD.stdin");
-	assert_string_equal(json_string(json_object_get(a, "name")), "testnet");
-	assert_string_equal(json_string(json_object_get(a, "cniVersion")), "1.0.0");
-	assert_string_equal(json_string(json_object_get(a, "type")), "a");
+	_cleanup_(bjson_freep) struct json *a = recorded_json(f, "a.ADD.stdin");
+	assert_string_equal(bjson_string(bjson_object_get(a, "name")), "testnet");
+	assert_string_equal(bjson_string(bjson_object_get(a, "cniVersion")), "1.0.0");
+	assert_string_equal(bjson_string(bjson_object_get(a, "type")), "a");
 	_cleanup_free_ char *a_text = recorded(f, "a.ADD.stdin");
 	assert_contains(a_text, "\"bar\":[1,2.5,true]");
-	assert_null(json_object_get(a, "prevResult"));
-	assert_null(json_object_get(a, "runtimeConfig")); /* no capability, no runtimeConfig */
+	assert_null(bjson_object_get(a, "prevResult"));
+	assert_null(bjson_object_get(a, "runtimeConfig")); /* no capability, no runtimeConfig */
 
 	/* b: a's result as prevResult, the port mappings it asked for */
-	_cleanup_(json_freep) struct json *b = recorded_json(f, "b.ADD.stdin");
+	_cleanup_(bjson_freep) struct json *b = recorded_json(f, "b.ADD.stdin");
 	assert_string_equal(prev_address(b), "10.1.2.3/24");
-	const struct json *rc = json_object_get(b, "runtimeConfig");
-	assert_null(json_object_get(rc, "x"));
-	const struct json *pm = json_object_get(rc, "portMappings");
-	assert_int_equal(json_array_size(pm), 2);
+	const struct json *rc = bjson_object_get(b, "runtimeConfig");
+	assert_null(bjson_object_get(rc, "x"));
+	const struct json *pm = bjson_object_get(rc, "portMappings");
+	assert_int_equal(bjson_array_size(pm), 2);
 	int64_t v;
-	assert_true(json_int64(json_object_get(json_array_get(pm, 0), "hostPort"), &v) &&
+	assert_true(bjson_int64(bjson_object_get(bjson_array_get(pm, 0), "hostPort"), &v) &&
 		    v == 8080);
-	assert_true(json_int64(json_object_get(json_array_get(pm, 0), "containerPort"), &v) &&
+	assert_true(bjson_int64(bjson_object_get(bjson_array_get(pm, 0), "containerPort"), &v) &&
 		    v == 80);
-	assert_string_equal(json_string(json_object_get(json_array_get(pm, 0), "protocol")), "tcp");
-	assert_null(json_object_get(json_array_get(pm, 0), "hostIP"));
-	assert_string_equal(json_string(json_object_get(json_array_get(pm, 1), "protocol")), "udp");
-	assert_string_equal(json_string(json_object_get(json_array_get(pm, 1), "hostIP")),
+	assert_string_equal(bjson_string(bjson_object_get(bjson_array_get(pm, 0), "protocol")), "tcp");
+	assert_null(bjson_object_get(bjson_array_get(pm, 0), "hostIP"));
+	assert_string_equal(bjson_string(bjson_object_get(bjson_array_get(pm, 1), "protocol")), "udp");
+	assert_string_equal(bjson_string(bjson_object_get(bjson_array_get(pm, 1), "hostIP")),
 			    "127.0.0.1");
 }
 
@@ -254,9 +254,9 @@ static void test_add_without_ports_keeps_static_runtime_config(void **state)
 	MUST_OK(f, cni_add(f->net, &call, &f->result, &f->ip4, &f->ip6, &f->err));
 	assert_null(f->ip4);
 	assert_null(f->ip6);
-	_cleanup_(json_freep) struct json *a = recorded_json(f, "a.ADD.stdin");
-	assert_non_null(json_object_get(json_object_get(a, "runtimeConfig"), "x"));
-	assert_null(json_object_get(a, "prevResult")); /* the file's own is never passed on */
+	_cleanup_(bjson_freep) struct json *a = recorded_json(f, "a.ADD.stdin");
+	assert_non_null(bjson_object_get(bjson_object_get(a, "runtimeConfig"), "x"));
+	assert_null(bjson_object_get(a, "prevResult")); /* the file's own is never passed on */
 }
 
 static void test_del_runs_in_reverse_with_cached_result(void **state)
@@ -276,7 +276,7 @@ static void test_del_runs_in_reverse_with_cached_result(void **state)
 	assert_calls(f, "c DEL\nb DEL\na DEL\n");
 	const char *const stdins[] = { "a.DEL.stdin", "b.DEL.stdin", "c.DEL.stdin" };
 	for (size_t i = 0; i < ARRAY_SIZE(stdins); i++) {
-		_cleanup_(json_freep) struct json *j = recorded_json(f, stdins[i]);
+		_cleanup_(bjson_freep) struct json *j = recorded_json(f, stdins[i]);
 		assert_string_equal(prev_address(j), "10.9.9.9/24");
 	}
 	_cleanup_free_ char *env = recorded(f, "a.DEL.env");
@@ -287,8 +287,8 @@ static void test_del_runs_in_reverse_with_cached_result(void **state)
 	f->err = berth_error_free(f->err);
 	MUST_OK(f, cni_del(f->net, &call, NULL, &f->err));
 	assert_calls(f, "c DEL\nb DEL\na DEL\n");
-	_cleanup_(json_freep) struct json *a = recorded_json(f, "a.DEL.stdin");
-	assert_null(json_object_get(a, "prevResult"));
+	_cleanup_(bjson_freep) struct json *a = recorded_json(f, "a.DEL.stdin");
+	assert_null(bjson_object_get(a, "prevResult"));
 	MUST_OK(f, cni_del(f->net, &call, "{not json", &f->err));
 	assert_calls(f, "c DEL\nb DEL\na DEL\n");
 }
@@ -309,9 +309,9 @@ static void test_add_failure_undoes_in_reverse(void **state)
 	assert_null(f->result);
 	assert_null(f->ip4);
 	/* the DELs get what there is: a's result */
-	_cleanup_(json_freep) struct json *bd = recorded_json(f, "b.DEL.stdin");
+	_cleanup_(bjson_freep) struct json *bd = recorded_json(f, "b.DEL.stdin");
 	assert_string_equal(prev_address(bd), "10.1.2.3/24");
-	_cleanup_(json_freep) struct json *ad = recorded_json(f, "a.DEL.stdin");
+	_cleanup_(bjson_freep) struct json *ad = recorded_json(f, "a.DEL.stdin");
 	assert_string_equal(prev_address(ad), "10.1.2.3/24");
 
 	/* failing at the first plugin undoes just that one, with no prevResult */
@@ -320,8 +320,8 @@ static void test_add_failure_undoes_in_reverse(void **state)
 	assert_int_equal(cni_add(f->net, &call, &f->result, NULL, NULL, &f->err), -EAGAIN);
 	assert_string_equal(f->err->msg, "CNI plugin a (ADD): busy");
 	assert_calls(f, "a ADD\na DEL\n");
-	_cleanup_(json_freep) struct json *ad2 = recorded_json(f, "a.DEL.stdin");
-	assert_null(json_object_get(ad2, "prevResult"));
+	_cleanup_(bjson_freep) struct json *ad2 = recorded_json(f, "a.DEL.stdin");
+	assert_null(bjson_object_get(ad2, "prevResult"));
 }
 
 static void test_check_in_order_unless_disabled(void **state)
@@ -334,7 +334,7 @@ static void test_check_in_order_unless_disabled(void **state)
 	struct cni_call call = fake_call(f);
 	MUST_OK(f, cni_check(f->net, &call, CACHED, &f->err));
 	assert_calls(f, "a CHECK\nb CHECK\nc CHECK\n");
-	_cleanup_(json_freep) struct json *c = recorded_json(f, "c.CHECK.stdin");
+	_cleanup_(bjson_freep) struct json *c = recorded_json(f, "c.CHECK.stdin");
 	assert_string_equal(prev_address(c), "10.9.9.9/24");
 
 	/* the first failure ends it */
@@ -362,8 +362,8 @@ static void test_check_in_order_unless_disabled(void **state)
 	assert_calls(f, "");
 	/* and 0.3.1 plugins get no prevResult on DEL */
 	MUST_OK(f, cni_del(f->net, &call, CACHED, &f->err));
-	_cleanup_(json_freep) struct json *b = recorded_json(f, "b.DEL.stdin");
-	assert_null(json_object_get(b, "prevResult"));
+	_cleanup_(bjson_freep) struct json *b = recorded_json(f, "b.DEL.stdin");
+	assert_null(bjson_object_get(b, "prevResult"));
 }
 
 static void test_plugin_missing_or_not_executable(void **state)
@@ -521,10 +521,10 @@ static void test_load_picks_first_file(void **state)
 	struct cni_call call = fake_call(f);
 	MUST_OK(f, cni_add(f->net, &call, &f->result, &f->ip4, NULL, &f->err));
 	assert_string_equal(f->ip4, "10.1.2.3");
-	_cleanup_(json_freep) struct json *a = recorded_json(f, "a.ADD.stdin");
-	assert_string_equal(json_string(json_object_get(a, "cniVersion")), "0.4.0");
-	assert_string_equal(json_string(json_object_get(a, "name")), "single");
-	assert_string_equal(json_string(json_object_get(a, "k")), "v");
+	_cleanup_(bjson_freep) struct json *a = recorded_json(f, "a.ADD.stdin");
+	assert_string_equal(bjson_string(bjson_object_get(a, "cniVersion")), "0.4.0");
+	assert_string_equal(bjson_string(bjson_object_get(a, "name")), "single");
+	assert_string_equal(bjson_string(bjson_object_get(a, "k")), "v");
 	cni_network_free(f->net);
 
 	/* byte order, not length or the locale's: "0" < "1" < "2"; a .json is a .conf */
@@ -633,11 +633,11 @@ static char *capture(const char *cmd)
 /* The host end of the veth: the result's interface that is neither the bridge nor in the pod. */
 static const char *host_veth(const struct json *result)
 {
-	const struct json *ifs = json_object_get(result, "interfaces");
-	for (size_t i = 0; i < json_array_size(ifs); i++) {
-		const struct json *it = json_array_get(ifs, i);
-		const char *name = json_string(json_object_get(it, "name"));
-		if (name && strncmp(name, "veth", 4) == 0 && !json_object_get(it, "sandbox"))
+	const struct json *ifs = bjson_object_get(result, "interfaces");
+	for (size_t i = 0; i < bjson_array_size(ifs); i++) {
+		const struct json *it = bjson_array_get(ifs, i);
+		const char *name = bjson_string(bjson_object_get(it, "name"));
+		if (name && strncmp(name, "veth", 4) == 0 && !bjson_object_get(it, "sandbox"))
 			return name;
 	}
 	return NULL;
@@ -715,8 +715,8 @@ static void test_real_bridge_add_check_del(void **state)
 	assert_true(pod_has_address(f, f->ip4));
 	assert_true(reservation_exists(f, f->ip4));
 	assert_true(nat_rules_mention("--dport 18080"));
-	_cleanup_(json_freep) struct json *result = NULL;
-	MUST_OK(f, json_parse(f->result, &result, &f->err));
+	_cleanup_(bjson_freep) struct json *result = NULL;
+	MUST_OK(f, bjson_parse(f->result, &result, &f->err));
 	const char *veth = host_veth(result);
 	assert_non_null(veth);
 	assert_true(if_nametoindex(veth) > 0);

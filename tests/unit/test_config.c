@@ -30,7 +30,7 @@ static int teardown(void **state)
 	struct fx *f = *state;
 	oci_config_free(f->c);
 	berth_error_free(f->err);
-	json_free(f->j);
+	bjson_free(f->j);
 	oci_process_clear(&f->p);
 	free(f);
 	return 0;
@@ -656,8 +656,8 @@ static void test_annotations(void **state)
 	struct fx *f = *state;
 	OK(NULL, NULL, "\"annotations\":{\"org.example/a\":\"b\",\"c\":\"\"}");
 	assert_non_null(f->c->annotations);
-	assert_int_equal(json_object_size(f->c->annotations), 2);
-	assert_string_equal(json_string(json_object_get(f->c->annotations, "org.example/a")), "b");
+	assert_int_equal(bjson_object_size(f->c->annotations), 2);
+	assert_string_equal(bjson_string(bjson_object_get(f->c->annotations, "org.example/a")), "b");
 
 	ERR(EINVAL, "annotations.n", NULL, NULL, "\"annotations\":{\"s\":\"x\",\"n\":1}");
 	ERR(EINVAL, "annotations.o", NULL, NULL, "\"annotations\":{\"o\":{}}");
@@ -775,7 +775,7 @@ static void test_unsupported_net_device_without_options(void **state)
 static void test_process_parse_standalone(void **state)
 {
 	struct fx *f = *state;
-	assert_int_equal(json_parse("{\"args\":[\"ls\",\"-l\"],\"cwd\":\"/tmp\",\"env\":[\"A=1\"],"
+	assert_int_equal(bjson_parse("{\"args\":[\"ls\",\"-l\"],\"cwd\":\"/tmp\",\"env\":[\"A=1\"],"
 				    "\"user\":{\"uid\":7,\"gid\":8},\"terminal\":true}",
 				    &f->j, &f->err),
 			 0);
@@ -796,14 +796,14 @@ static void test_process_parse_standalone(void **state)
 	assert_int_equal(oci_process_parse(NULL, "exec", &f->p, &f->err), -EINVAL);
 	assert_string_equal(f->err->msg, "exec: missing");
 	berth_error_freep(&f->err);
-	json_freep(&f->j);
-	assert_int_equal(json_parse("{\"args\":[\"ls\"],\"cwd\":\"tmp\"}", &f->j, &f->err), 0);
+	bjson_freep(&f->j);
+	assert_int_equal(bjson_parse("{\"args\":[\"ls\"],\"cwd\":\"tmp\"}", &f->j, &f->err), 0);
 	assert_int_equal(oci_process_parse(f->j, "my.proc", &f->p, &f->err), -EINVAL);
 	assert_contains(f->err->msg, "my.proc.cwd");
 	oci_process_clear(&f->p);
 	berth_error_freep(&f->err);
-	json_freep(&f->j);
-	assert_int_equal(json_parse("[1]", &f->j, &f->err), 0);
+	bjson_freep(&f->j);
+	assert_int_equal(bjson_parse("[1]", &f->j, &f->err), 0);
 	assert_int_equal(oci_process_parse(f->j, "exec", &f->p, &f->err), -EINVAL);
 	assert_contains(f->err->msg, "exec: must be an object");
 }
@@ -811,7 +811,7 @@ static void test_process_parse_standalone(void **state)
 static void test_process_parse_refuses_unsupported(void **state)
 {
 	struct fx *f = *state;
-	assert_int_equal(json_parse("{\"args\":[\"sh\"],\"cwd\":\"/\","
+	assert_int_equal(bjson_parse("{\"args\":[\"sh\"],\"cwd\":\"/\","
 				    "\"apparmorProfile\":\"docker-default\"}",
 				    &f->j, &f->err),
 			 0);

@@ -241,7 +241,7 @@ static int teardown(void **state)
 	free(f->body);
 	free(f->media_type);
 	free(f->sink.data);
-	json_free(f->stats);
+	bjson_free(f->stats);
 	unit_tmpdir_remove(&f->dir);
 	unsetenv("https_proxy");
 	unsetenv("http_proxy");
@@ -387,9 +387,9 @@ static const struct json *stats(struct fx *f, int port)
 	assert_int_equal(curl_easy_perform(c), CURLE_OK);
 	curl_easy_cleanup(c);
 	fclose(mem);
-	json_free(f->stats);
+	bjson_free(f->stats);
 	f->stats = NULL;
-	assert_int_equal(json_parse(s.data, &f->stats, NULL), 0);
+	assert_int_equal(bjson_parse(s.data, &f->stats, NULL), 0);
 	free(s.data);
 	return f->stats;
 }
@@ -398,9 +398,9 @@ static int64_t counter(const struct json *st, const char *key, const char *path)
 {
 	int64_t n = 0;
 	const struct json *v =
-		path ? json_object_get(json_object_get(st, key), path) : json_object_get(st, key);
+		path ? bjson_object_get(bjson_object_get(st, key), path) : bjson_object_get(st, key);
 	if (v)
-		assert_true(json_int64(v, &n));
+		assert_true(bjson_int64(v, &n));
 	return n;
 }
 
@@ -436,7 +436,7 @@ static void test_manifest_by_tag(void **state)
 	assert_memory_equal(f->body, L.manifest.data, f->len);
 	assert_string_equal(f->media_type, OCI_MANIFEST);
 	const struct json *st = stats(f, port);
-	const char *accept = json_string(json_array_get(json_object_get(st, "accept"), 0));
+	const char *accept = bjson_string(bjson_array_get(bjson_object_get(st, "accept"), 0));
 	assert_contains(accept, OCI_INDEX);
 	assert_contains(accept, OCI_MANIFEST);
 	assert_contains(accept, DOCKER_LIST);
@@ -507,7 +507,7 @@ static void test_manifest_bad_reference(void **state)
 	assert_int_equal(get_manifest(f, "../../etc"), -EINVAL);
 	assert_contains(f->err->msg, "not a tag or a digest");
 	assert_int_equal(get_manifest(f, "sha512:abcd"), -ENOTSUP);
-	assert_int_equal(json_object_size(json_object_get(stats(f, port), "requests")), 0);
+	assert_int_equal(bjson_object_size(bjson_object_get(stats(f, port), "requests")), 0);
 
 	struct registry *r = NULL;
 	berth_error_freep(&f->err);
@@ -527,7 +527,7 @@ static void test_blob_whole(void **state)
 	assert_fetched(f, &L.big, 0);
 	assert_int_equal(fetch(f, &L.small, 0), 0);
 	assert_fetched(f, &L.small, 0);
-	assert_null(json_object_get(json_object_get(stats(f, port), "ranges"), blob_path(&L.big)));
+	assert_null(bjson_object_get(bjson_object_get(stats(f, port), "ranges"), blob_path(&L.big)));
 	/* nothing left to fetch: no request at all */
 	assert_int_equal(fetch(f, &L.small, L.small.len), 0);
 	assert_int_equal(f->sink.len, 0);
@@ -542,9 +542,9 @@ static void test_blob_resume_offset(void **state)
 	assert_int_equal(fetch(f, &L.big, 1000000), 0);
 	assert_fetched(f, &L.big, 1000000);
 	const struct json *ranges =
-		json_object_get(json_object_get(stats(f, port), "ranges"), blob_path(&L.big));
-	assert_int_equal(json_array_size(ranges), 1);
-	assert_string_equal(json_string(json_array_get(ranges, 0)), "bytes=1000000-");
+		bjson_object_get(bjson_object_get(stats(f, port), "ranges"), blob_path(&L.big));
+	assert_int_equal(bjson_array_size(ranges), 1);
+	assert_string_equal(bjson_string(bjson_array_get(ranges, 0)), "bytes=1000000-");
 }
 
 static void test_blob_ignore_range(void **state)
@@ -567,8 +567,8 @@ static void test_blob_cut_resumed(void **state)
 	const struct json *st = stats(f, port);
 	assert_int_equal(counter(st, "requests", blob_path(&L.big)), 2);
 	const struct json *ranges =
-		json_object_get(json_object_get(st, "ranges"), blob_path(&L.big));
-	assert_string_equal(json_string(json_array_get(ranges, 0)), "bytes=100000-");
+		bjson_object_get(bjson_object_get(st, "ranges"), blob_path(&L.big));
+	assert_string_equal(bjson_string(bjson_array_get(ranges, 0)), "bytes=100000-");
 }
 
 static void test_blob_cut_and_range_ignored(void **state)
@@ -654,8 +654,8 @@ static void test_stall_retried(void **state)
 	assert_true(t1.tv_sec - t0.tv_sec < 20); /* dropped long before the server wakes up */
 	const struct json *st = stats(f, port);
 	const struct json *ranges =
-		json_object_get(json_object_get(st, "ranges"), blob_path(&L.big));
-	assert_string_equal(json_string(json_array_get(ranges, 0)), "bytes=1024-");
+		bjson_object_get(bjson_object_get(st, "ranges"), blob_path(&L.big));
+	assert_string_equal(bjson_string(bjson_array_get(ranges, 0)), "bytes=1024-");
 }
 
 /* ---- authentication ---- */
@@ -673,7 +673,7 @@ static void test_bearer_token_reused(void **state)
 	assert_int_equal(get_manifest(f, "docker"), 0);
 	const struct json *st = stats(f, port);
 	assert_int_equal(counter(st, "token_requests", NULL), 1);
-	assert_string_equal(json_string(json_array_get(json_object_get(st, "token_scopes"), 0)),
+	assert_string_equal(bjson_string(bjson_array_get(bjson_object_get(st, "token_scopes"), 0)),
 			    "repository:" REPO ":pull");
 	/* one 401, then the token goes with every request */
 	assert_int_equal(counter(st, "requests", "/v2/" REPO "/manifests/latest"), 2);
@@ -737,7 +737,7 @@ static void test_bearer_with_credentials(void **state)
 	const struct json *st = f->stats;
 	assert_int_equal(counter(st, "token_requests", NULL), 1);
 	/* the comma inside the quoted scope did not end it */
-	assert_string_equal(json_string(json_array_get(json_object_get(st, "token_scopes"), 0)),
+	assert_string_equal(bjson_string(bjson_array_get(bjson_object_get(st, "token_scopes"), 0)),
 			    "repository:" REPO ":pull,push");
 }
 
@@ -823,8 +823,8 @@ static void test_redirect_without_auth(void **state)
 	char redirected[128];
 	snprintf(redirected, sizeof(redirected), "/redirected/%s", L.small.digest);
 	assert_int_equal(counter(st, "requests", redirected), 1);
-	assert_string_equal(json_string(json_array_get(
-				    json_object_get(json_object_get(st, "ranges"), redirected), 0)),
+	assert_string_equal(bjson_string(bjson_array_get(
+				    bjson_object_get(bjson_object_get(st, "ranges"), redirected), 0)),
 			    "bytes=3-");
 	assert_int_equal(counter(st, "redirected_authorization", NULL), 0);
 }
@@ -920,7 +920,7 @@ static void test_mirror_first(void **state)
 		 port, mirror);
 	open_at(f, port, conf, NULL);
 	pull_counting(f, mirror, 1, 1);
-	assert_int_equal(json_object_size(json_object_get(stats(f, port), "requests")), 0);
+	assert_int_equal(bjson_object_size(bjson_object_get(stats(f, port), "requests")), 0);
 }
 
 static void test_mirror_fallback(void **state)
@@ -966,8 +966,8 @@ static void test_https_by_default(void **state)
 			 hosts[i]);
 		assert_contains(f->err->msg, want);
 		snprintf(want, sizeof(want), "%s:443", hosts[i]);
-		const struct json *connect = json_object_get(stats(f, proxy), "connect");
-		assert_string_equal(json_string(json_array_get(connect, i)), want);
+		const struct json *connect = bjson_object_get(stats(f, proxy), "connect");
+		assert_string_equal(bjson_string(bjson_array_get(connect, i)), want);
 	}
 }
 
@@ -985,8 +985,8 @@ static void test_insecure_by_config(void **state)
 	assert_int_equal(registry_open(f->config, "registry.invalid", REPO, &f->reg, &f->err), 0);
 	assert_int_equal(get_manifest(f, "latest"), 0);
 	assert_memory_equal(f->body, L.manifest.data, L.manifest.len);
-	const struct json *proxied = json_object_get(stats(f, proxy), "proxied");
-	assert_string_equal(json_string(json_array_get(proxied, 0)),
+	const struct json *proxied = bjson_object_get(stats(f, proxy), "proxied");
+	assert_string_equal(bjson_string(bjson_array_get(proxied, 0)),
 			    "http://registry.invalid/v2/" REPO "/manifests/latest");
 }
 

@@ -54,7 +54,7 @@ static int teardown(void **state)
 	}
 	oci_seccomp_free(f->s);
 	berth_error_free(f->err);
-	json_free(f->j);
+	bjson_free(f->j);
 	unit_tmpdir_remove(&f->tmp);
 	free(f);
 	return 0;
@@ -63,9 +63,9 @@ static int teardown(void **state)
 static int parse_text(struct fx *f, const char *text)
 {
 	f->s = oci_seccomp_free(f->s);
-	f->j = json_free(f->j);
+	f->j = bjson_free(f->j);
 	berth_error_freep(&f->err);
-	int r = json_parse(text, &f->j, &f->err);
+	int r = bjson_parse(text, &f->j, &f->err);
 	if (r < 0)
 		fail_msg("test JSON does not parse: %s: %s", text, f->err ? f->err->msg : "?");
 	return oci_seccomp_parse(f->j, PREFIX, &f->s, &f->err);
@@ -242,9 +242,9 @@ static void test_parse_errors_top(void **state)
 
 	/* the prefix is the caller's */
 	f->s = oci_seccomp_free(f->s);
-	f->j = json_free(f->j);
+	f->j = bjson_free(f->j);
 	berth_error_freep(&f->err);
-	assert_int_equal(json_parse("{\"defaultAction\":7}", &f->j, NULL), 0);
+	assert_int_equal(bjson_parse("{\"defaultAction\":7}", &f->j, NULL), 0);
 	assert_int_equal(oci_seccomp_parse(f->j, "exec.seccomp", &f->s, &f->err), -EINVAL);
 	assert_contains(f->err->msg, "exec.seccomp.defaultAction: must be a string");
 	assert_null(f->s);
@@ -899,25 +899,25 @@ static void test_send_notify_fd(void **state)
 	assert_true(is_notify_fd(fd));
 
 	struct json *j = NULL;
-	if (json_parse(msg, &j, NULL) < 0)
+	if (bjson_parse(msg, &j, NULL) < 0)
 		fail_msg("not JSON: %s", msg);
-	assert_string_equal(json_string(json_object_get(j, "ociVersion")), "1.3.0");
-	const struct json *fds = json_object_get(j, "fds");
-	assert_int_equal(json_array_size(fds), 1);
-	assert_string_equal(json_string(json_array_get(fds, 0)), "seccompFd");
+	assert_string_equal(bjson_string(bjson_object_get(j, "ociVersion")), "1.3.0");
+	const struct json *fds = bjson_object_get(j, "fds");
+	assert_int_equal(bjson_array_size(fds), 1);
+	assert_string_equal(bjson_string(bjson_array_get(fds, 0)), "seccompFd");
 	int64_t got_pid = 0;
-	assert_true(json_int64(json_object_get(j, "pid"), &got_pid));
+	assert_true(bjson_int64(bjson_object_get(j, "pid"), &got_pid));
 	assert_int_equal(got_pid, pid);
-	assert_string_equal(json_string(json_object_get(j, "metadata")),
+	assert_string_equal(bjson_string(bjson_object_get(j, "metadata")),
 			    "MKNOD=/dev/null;BPF=hash");
-	const struct json *st = json_object_get(j, "state");
-	assert_string_equal(json_string(json_object_get(st, "id")), "c1");
-	assert_string_equal(json_string(json_object_get(st, "status")), "creating");
-	assert_string_equal(json_string(json_object_get(json_object_get(st, "annotations"), "k")),
+	const struct json *st = bjson_object_get(j, "state");
+	assert_string_equal(bjson_string(bjson_object_get(st, "id")), "c1");
+	assert_string_equal(bjson_string(bjson_object_get(st, "status")), "creating");
+	assert_string_equal(bjson_string(bjson_object_get(bjson_object_get(st, "annotations"), "k")),
 			    "v");
-	assert_true(json_int64(json_object_get(st, "pid"), &got_pid));
+	assert_true(bjson_int64(bjson_object_get(st, "pid"), &got_pid));
 	assert_int_equal(got_pid, pid);
-	json_free(j);
+	bjson_free(j);
 	free(msg);
 
 	/* the fd works: answer the child's getppid */

@@ -22,7 +22,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	json_free(f->j);
+	bjson_free(f->j);
 	cgroup_settings_free(f->s);
 	berth_error_free(f->err);
 	free(f);
@@ -31,10 +31,10 @@ static int teardown(void **state)
 
 static int convert(struct fx *f, const char *text)
 {
-	json_freep(&f->j);
+	bjson_freep(&f->j);
 	cgroup_settings_freep(&f->s);
 	berth_error_freep(&f->err);
-	assert_int_equal(json_parse(text, &f->j, &f->err), 0);
+	assert_int_equal(bjson_parse(text, &f->j, &f->err), 0);
 	return cgroup_settings_from_oci(f->j, &f->s, &f->err);
 }
 

@@ -29,7 +29,7 @@ static int teardown(void **state)
 	struct fx *f = *state;
 	berth_error_free(f->err);
 	free(f->text);
-	json_free(f->j);
+	bjson_free(f->j);
 	oci_config_free(f->c);
 	free(f);
 	return 0;
@@ -37,9 +37,9 @@ static int teardown(void **state)
 
 static bool array_has(const struct json *arr, const char *s)
 {
-	for (size_t i = 0; i < json_array_size(arr); i++)
-		if (json_string(json_array_get(arr, i)) &&
-		    strcmp(json_string(json_array_get(arr, i)), s) == 0)
+	for (size_t i = 0; i < bjson_array_size(arr); i++)
+		if (bjson_string(bjson_array_get(arr, i)) &&
+		    strcmp(bjson_string(bjson_array_get(arr, i)), s) == 0)
 			return true;
 	return false;
 }
@@ -103,50 +103,50 @@ static void test_features(void **state)
 {
 	struct fx *f = *state;
 	assert_int_equal(runtime_features_generate(&f->text, &f->err), 0);
-	if (json_parse(f->text, &f->j, &f->err) < 0)
+	if (bjson_parse(f->text, &f->j, &f->err) < 0)
 		fail_msg("features is not JSON: %s", f->err->msg);
 	const struct json *j = f->j;
-	assert_string_equal(json_string(json_object_get(j, "ociVersionMin")), "1.0.0");
-	assert_string_equal(json_string(json_object_get(j, "ociVersionMax")), RUNTIME_OCI_VERSION);
-	assert_int_equal(json_type_of(json_object_get(j, "hooks")), JSON_ARRAY);
-	assert_int_equal(json_array_size(json_object_get(j, "hooks")), 6);
-	assert_string_equal(json_string(json_array_get(json_object_get(j, "hooks"), 1)),
+	assert_string_equal(bjson_string(bjson_object_get(j, "ociVersionMin")), "1.0.0");
+	assert_string_equal(bjson_string(bjson_object_get(j, "ociVersionMax")), RUNTIME_OCI_VERSION);
+	assert_int_equal(bjson_type_of(bjson_object_get(j, "hooks")), JSON_ARRAY);
+	assert_int_equal(bjson_array_size(bjson_object_get(j, "hooks")), 6);
+	assert_string_equal(bjson_string(bjson_array_get(bjson_object_get(j, "hooks"), 1)),
 			    "createRuntime");
 
-	const struct json *opts = json_object_get(j, "mountOptions");
-	assert_int_equal(json_type_of(opts), JSON_ARRAY);
+	const struct json *opts = bjson_object_get(j, "mountOptions");
+	assert_int_equal(bjson_type_of(opts), JSON_ARRAY);
 	assert_true(array_has(opts, "ro"));
 	assert_true(array_has(opts, "rbind"));
 	assert_true(array_has(opts, "rro"));
 	assert_true(array_has(opts, "idmap"));
 	/* every listed option is one the config parser applies */
-	for (size_t i = 0; i < json_array_size(opts); i++) {
+	for (size_t i = 0; i < bjson_array_size(opts); i++) {
 		struct oci_mount m = { 0 };
-		const char *o = json_string(json_array_get(opts, i));
+		const char *o = bjson_string(bjson_array_get(opts, i));
 		assert_non_null(o);
 		if (!oci_mount_option_apply(&m, o))
 			fail_msg("features lists mount option \"%s\" that berth does not know", o);
 	}
 
-	const struct json *lnx = json_object_get(j, "linux");
-	const struct json *ns = json_object_get(lnx, "namespaces");
-	assert_int_equal(json_type_of(ns), JSON_ARRAY);
+	const struct json *lnx = bjson_object_get(j, "linux");
+	const struct json *ns = bjson_object_get(lnx, "namespaces");
+	assert_int_equal(bjson_type_of(ns), JSON_ARRAY);
 	assert_true(array_has(ns, "mount"));
 	assert_true(array_has(ns, "pid"));
 	assert_true(array_has(ns, "network"));
 	assert_true(array_has(ns, "time"));
 	assert_true(array_has(ns, "user"));
-	for (size_t i = 0; i < json_array_size(ns); i++)
-		assert_true(oci_namespace_type_from_name(json_string(json_array_get(ns, i))) > 0);
-	assert_true(json_bool(json_object_get(json_object_get(lnx, "cgroup"), "v2")));
-	assert_false(json_bool(json_object_get(json_object_get(lnx, "cgroup"), "v1")));
-	const struct json *sc = json_object_get(lnx, "seccomp");
-	assert_true(json_bool(json_object_get(sc, "enabled")));
-	assert_true(json_array_size(json_object_get(sc, "actions")) >= 9);
-	assert_int_equal(json_array_size(json_object_get(sc, "operators")), 7);
-	assert_true(json_bool(json_object_get(
-		json_object_get(json_object_get(lnx, "mountExtensions"), "idmap"), "enabled")));
-	assert_string_equal(json_string(json_object_get(json_object_get(j, "annotations"),
+	for (size_t i = 0; i < bjson_array_size(ns); i++)
+		assert_true(oci_namespace_type_from_name(bjson_string(bjson_array_get(ns, i))) > 0);
+	assert_true(bjson_bool(bjson_object_get(bjson_object_get(lnx, "cgroup"), "v2")));
+	assert_false(bjson_bool(bjson_object_get(bjson_object_get(lnx, "cgroup"), "v1")));
+	const struct json *sc = bjson_object_get(lnx, "seccomp");
+	assert_true(bjson_bool(bjson_object_get(sc, "enabled")));
+	assert_true(bjson_array_size(bjson_object_get(sc, "actions")) >= 9);
+	assert_int_equal(bjson_array_size(bjson_object_get(sc, "operators")), 7);
+	assert_true(bjson_bool(bjson_object_get(
+		bjson_object_get(bjson_object_get(lnx, "mountExtensions"), "idmap"), "enabled")));
+	assert_string_equal(bjson_string(bjson_object_get(bjson_object_get(j, "annotations"),
 							"io.github.berth.version")),
 			    BERTH_VERSION);
 }

@@ -43,7 +43,7 @@ static int teardown(void **state)
 	berth_error_free(f->err);
 	stored_state_free(f->loaded);
 	runtime_state_free(f->pub);
-	json_free(f->j);
+	bjson_free(f->j);
 	free(f->text);
 	free(f);
 	return 0;
@@ -276,34 +276,34 @@ static void test_state_to_json(void **state)
 				   .owner = "root",
 				   .annotations_json = "{\"k\":\"v\",\"n\":{}}" };
 	assert_int_equal(runtime_state_to_json(&s, false, &f->text), 0);
-	assert_int_equal(json_parse(f->text, &f->j, &f->err), 0);
-	assert_string_equal(json_string(json_object_get(f->j, "ociVersion")), RUNTIME_OCI_VERSION);
-	assert_string_equal(json_string(json_object_get(f->j, "id")), "c1");
+	assert_int_equal(bjson_parse(f->text, &f->j, &f->err), 0);
+	assert_string_equal(bjson_string(bjson_object_get(f->j, "ociVersion")), RUNTIME_OCI_VERSION);
+	assert_string_equal(bjson_string(bjson_object_get(f->j, "id")), "c1");
 	int64_t pid = 0;
-	assert_true(json_int64(json_object_get(f->j, "pid"), &pid));
+	assert_true(bjson_int64(bjson_object_get(f->j, "pid"), &pid));
 	assert_int_equal(pid, 77);
-	assert_string_equal(json_string(json_object_get(f->j, "status")), "running");
-	assert_string_equal(json_string(json_object_get(f->j, "bundle")), "/b");
-	assert_string_equal(json_string(json_object_get(f->j, "rootfs")), "/b/rootfs");
-	assert_string_equal(json_string(json_object_get(f->j, "created")),
+	assert_string_equal(bjson_string(bjson_object_get(f->j, "status")), "running");
+	assert_string_equal(bjson_string(bjson_object_get(f->j, "bundle")), "/b");
+	assert_string_equal(bjson_string(bjson_object_get(f->j, "rootfs")), "/b/rootfs");
+	assert_string_equal(bjson_string(bjson_object_get(f->j, "created")),
 			    "2024-01-01T00:00:00.0Z");
-	assert_string_equal(json_string(json_object_get(f->j, "owner")), "root");
+	assert_string_equal(bjson_string(bjson_object_get(f->j, "owner")), "root");
 	/* annotations are embedded as an object, not as a string */
-	const struct json *ann = json_object_get(f->j, "annotations");
-	assert_int_equal(json_type_of(ann), JSON_OBJECT);
-	assert_string_equal(json_string(json_object_get(ann, "k")), "v");
-	assert_int_equal(json_type_of(json_object_get(ann, "n")), JSON_OBJECT);
+	const struct json *ann = bjson_object_get(f->j, "annotations");
+	assert_int_equal(bjson_type_of(ann), JSON_OBJECT);
+	assert_string_equal(bjson_string(bjson_object_get(ann, "k")), "v");
+	assert_int_equal(bjson_type_of(bjson_object_get(ann, "n")), JSON_OBJECT);
 	assert_null(strchr(f->text, '\n'));
 
 	free(f->text);
 	f->text = NULL;
-	json_freep(&f->j);
+	bjson_freep(&f->j);
 	s.annotations_json = NULL;
 	assert_int_equal(runtime_state_to_json(&s, true, &f->text), 0);
 	assert_non_null(strchr(f->text, '\n'));
-	assert_int_equal(json_parse(f->text, &f->j, &f->err), 0);
-	assert_null(json_object_get(f->j, "annotations"));
-	assert_int_equal(json_object_size(f->j), 8);
+	assert_int_equal(bjson_parse(f->text, &f->j, &f->err), 0);
+	assert_null(bjson_object_get(f->j, "annotations"));
+	assert_int_equal(bjson_object_size(f->j), 8);
 }
 
 static void test_rfc3339_now(void **state)
