@@ -80,17 +80,29 @@ throttled=$(awk '/^nr_throttled/{print $2}' $cg/cpu/cpu.stat)
 R delete --force cpu
 
 # --- pause and resume ---
+# The counter is rewritten in place (truncate, then write): a read can fall between the two and
+# see nothing, so an empty read is tried again.
+read_count() {
+	n=0
+	v=$(cat "$1")
+	while [ -z "$v" ] && [ $n -lt 50 ]; do
+		sleep 0.01
+		v=$(cat "$1")
+		n=$((n + 1))
+	done
+	echo "$v"
+}
 b=$(bundle pause '{}' /bin/sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.05; done')
 R run -d -b "$b" pause >/dev/null 2>&1
 sleep 1
 R pause pause
 expect_eq "state says paused" "$(R state pause | grep -o '"status": "[a-z]*"')" '"status": "paused"'
-c0=$(cat "$b/rootfs/tmp/count")
+c0=$(read_count "$b/rootfs/tmp/count")
 sleep 1
-expect_eq "a paused process does not advance" "$(cat "$b/rootfs/tmp/count")" "$c0"
+expect_eq "a paused process does not advance" "$(read_count "$b/rootfs/tmp/count")" "$c0"
 R resume pause
 sleep 1
-c2=$(cat "$b/rootfs/tmp/count")
+c2=$(read_count "$b/rootfs/tmp/count")
 [ "$c2" -gt "$c0" ] && ok "resume continues it ($c0 -> $c2)" || bad "resume" "$c0 -> $c2"
 R delete --force pause
 
