@@ -309,6 +309,14 @@ static int save(struct creation *cr, struct berth_error **err)
 	return sandbox_save(cr->dirfd, &cr->sb, err);
 }
 
+/* The IPAM of the bridge network for one family: "<bridge>" for IPv4, "<bridge>-v6" for IPv6. */
+static int ipam_of(const struct settings *set, bool v6, struct ipam **ret, struct berth_error **err)
+{
+	char network[64];
+	snprintf(network, sizeof(network), "%s%s", set->bridge, v6 ? "-v6" : "");
+	return ipam_open(set->state, network, v6 ? set->subnet6 : set->subnet4, ret, err);
+}
+
 static int allocate_addresses(struct creation *cr, struct berth_error **err)
 {
 	const struct settings *set = cr->set;
@@ -317,10 +325,9 @@ static int allocate_addresses(struct creation *cr, struct berth_error **err)
 	for (size_t i = 0; i < 2; i++) {
 		if (!subnets[i])
 			continue;
-		char network[64], addr[INET6_ADDRSTRLEN];
-		snprintf(network, sizeof(network), "%s%s", set->bridge, i ? "-v6" : "");
+		char addr[INET6_ADDRSTRLEN];
 		struct ipam *m = NULL;
-		int r = ipam_open(set->state, network, subnets[i], &m, err);
+		int r = ipam_of(set, i, &m, err);
 		if (r == 0)
 			r = ipam_allocate(m, cr->spec->id, addr, err);
 		ipam_free(m);
@@ -332,13 +339,11 @@ static int allocate_addresses(struct creation *cr, struct berth_error **err)
 	return save(cr, err);
 }
 
-static int gateway_of(const struct settings *set, const char *subnet, bool v6, struct link_addr *ret, char gw[INET6_ADDRSTRLEN],
+static int gateway_of(const struct settings *set, bool v6, struct link_addr *ret, char gw[INET6_ADDRSTRLEN],
 		      struct berth_error **err)
 {
-	char network[64];
-	snprintf(network, sizeof(network), "%s%s", set->bridge, v6 ? "-v6" : "");
 	struct ipam *m = NULL;
-	int r = ipam_open(set->state, network, subnet, &m, err);
+	int r = ipam_of(set, v6, &m, err);
 	if (r < 0)
 		return r;
 	snprintf(gw, INET6_ADDRSTRLEN, "%s", ipam_gateway(m));
@@ -355,9 +360,9 @@ static int bridge_network(struct creation *cr, struct berth_error **err)
 	struct link_addr v4 = { 0 }, v6 = { 0 };
 	int r = allocate_addresses(cr, err);
 	if (r == 0 && set->subnet4)
-		r = gateway_of(set, set->subnet4, false, &v4, gw4, err);
+		r = gateway_of(set, false, &v4, gw4, err);
 	if (r == 0 && set->subnet6)
-		r = gateway_of(set, set->subnet6, true, &v6, gw6, err);
+		r = gateway_of(set, true, &v6, gw6, err);
 	if (r < 0)
 		return r;
 	/* the bridge carries the gateways; the pod gets its own addresses with the same prefixes */
@@ -537,10 +542,8 @@ static int check_subnets(const struct settings *set, struct berth_error **err)
 	for (size_t i = 0; i < 2; i++) {
 		if (!subnets[i] || set->cni_conf_dir)
 			continue;
-		char network[64];
-		snprintf(network, sizeof(network), "%s%s", set->bridge, i ? "-v6" : "");
 		struct ipam *m = NULL;
-		int r = ipam_open(set->state, network, subnets[i], &m, err);
+		int r = ipam_of(set, i, &m, err);
 		int family = r == 0 ? ipam_family(m) : 0;
 		ipam_free(m);
 		if (r < 0)
@@ -601,11 +604,9 @@ static void release_addresses(const struct settings *set, const char *id, int *f
 	for (size_t i = 0; i < 2; i++) {
 		if (!subnets[i])
 			continue;
-		char network[64];
-		snprintf(network, sizeof(network), "%s%s", set->bridge, i ? "-v6" : "");
 		struct ipam *m = NULL;
 		struct berth_error *e = NULL;
-		int r = ipam_open(set->state, network, subnets[i], &m, &e);
+		int r = ipam_of(set, i, &m, &e);
 		if (r == 0)
 			r = ipam_release(m, id, &e);
 		ipam_free(m);

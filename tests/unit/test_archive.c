@@ -325,25 +325,11 @@ static void blob_path(const char *digest, char out[96])
 	snprintf(out, 96, "blobs/sha256/%.64s", digest_hex(digest));
 }
 
-static int count_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	int n = 0;
-	struct dirent *e;
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			n++;
-	closedir(d);
-	return n;
-}
-
 static int ingest_files(struct fx *f, const char *store)
 {
 	char path[160];
 	snprintf(path, sizeof(path), "%s/%s/ingest", f->tmp.path, store);
-	return count_dir(path);
+	return unit_count_entries(path);
 }
 
 static size_t index_size(struct fx *f, struct image_store *s)
@@ -567,7 +553,7 @@ static void test_export_refusals(void **state)
 			 -ENOENT);
 	assert_contains(f->err->msg, "nope:1");
 	f->err = berth_error_free(f->err);
-	assert_int_equal(count_dir(f->tmp.path), 2); /* src and dst */
+	assert_int_equal(unit_count_entries(f->tmp.path), 2); /* src and dst */
 	assert_int_equal(image_export(f->src, NULL, 0, f->file, &f->err), -EINVAL);
 	f->err = berth_error_free(f->err);
 	char missing[160];
@@ -822,7 +808,7 @@ static void test_import_oci_tampered(void **state)
 	assert_import_fails(f, expect);
 	char snapshots[160];
 	snprintf(snapshots, sizeof(snapshots), "%s/dst/snapshots", f->tmp.path);
-	assert_int_equal(count_dir(snapshots), 0);
+	assert_int_equal(unit_count_entries(snapshots), 0);
 	two_images_free(&t);
 }
 

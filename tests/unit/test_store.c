@@ -140,20 +140,6 @@ static const char *const base_layer[] = { "etc/", "etc/os=berth\n", "bin/", "bin
 static const char *const top_layer[] = { "etc/os=berth 2\n", ".wh.gone", "dir/", "dir/.wh..wh..opq", "dir/b=2",
 					 "link->etc/os", NULL };
 
-static int count_entries(const char *path)
-{
-	DIR *d = opendir(path);
-	int n = 0;
-	struct dirent *e;
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			n++;
-	closedir(d);
-	return n;
-}
-
 static void test_blob_write_verifies(void **state)
 {
 	struct fx *f = *state;
@@ -188,7 +174,7 @@ static void test_ingest_resumes_and_rejects(void **state)
 	MUST_OK(f, ingest_commit(f->s, &in, &f->err));
 	ingest_close(f->s, &in, false);
 	assert_true(store_blob_exists(f->s, d, 16));
-	assert_int_equal(count_entries(strcat(strcpy((char[160]){ 0 }, f->root), "/ingest")), 0);
+	assert_int_equal(unit_count_entries(strcat(strcpy((char[160]){ 0 }, f->root), "/ingest")), 0);
 
 	/* wrong content: rejected, and the partial file is gone */
 	char d2[DIGEST_LEN + 1];
@@ -199,7 +185,7 @@ static void test_ingest_resumes_and_rejects(void **state)
 	assert_contains(f->err->msg, "rejected and removed");
 	ingest_close(f->s, &in, false);
 	assert_false(store_blob_exists(f->s, d2, 8));
-	assert_int_equal(count_entries(strcat(strcpy((char[160]){ 0 }, f->root), "/ingest")), 0);
+	assert_int_equal(unit_count_entries(strcat(strcpy((char[160]){ 0 }, f->root), "/ingest")), 0);
 }
 
 static void test_names_and_find(void **state)
@@ -266,12 +252,12 @@ static void test_rootfs_overlay_and_lease(void **state)
 	assert_contains(f->err->msg, "already has a root filesystem");
 	f->err = berth_error_free(f->err);
 	snprintf(path, sizeof(path), "%s/leases", f->root);
-	assert_int_equal(count_entries(path), 1);
+	assert_int_equal(unit_count_entries(path), 1);
 
 	/* removing the image keeps the leased snapshots; removing the rootfs releases them */
 	MUST_OK(f, image_remove(f->s, "127.0.0.1:5000/app:v1", &f->err));
 	snprintf(path, sizeof(path), "%s/snapshots", f->root);
-	assert_int_equal(count_entries(path), 2);
+	assert_int_equal(unit_count_entries(path), 2);
 	MUST_OK(f, image_rootfs_remove(f->s, dir, &f->err));
 	MUST_OK(f, image_rootfs_remove(f->s, dir, &f->err)); /* idempotent */
 	snprintf(path, sizeof(path), "%s/rootfs", dir);
@@ -280,9 +266,9 @@ static void test_rootfs_overlay_and_lease(void **state)
 	MUST_OK(f, image_prune(f->s, false, &res, &f->err));
 	assert_int_equal(res.snapshots_removed, 2);
 	snprintf(path, sizeof(path), "%s/snapshots", f->root);
-	assert_int_equal(count_entries(path), 0);
+	assert_int_equal(unit_count_entries(path), 0);
 	snprintf(path, sizeof(path), "%s/content/blobs/sha256", f->root);
-	assert_int_equal(count_entries(path), 0);
+	assert_int_equal(unit_count_entries(path), 0);
 }
 
 static void test_gc_keeps_shared_layers(void **state)
@@ -295,12 +281,12 @@ static void test_gc_keeps_shared_layers(void **state)
 	build_image(f, "127.0.0.1:5000/two:v1", two, &b);
 	char path[256];
 	snprintf(path, sizeof(path), "%s/snapshots", f->root);
-	assert_int_equal(count_entries(path), 2); /* the base layer is stored once */
+	assert_int_equal(unit_count_entries(path), 2); /* the base layer is stored once */
 	MUST_OK(f, image_remove(f->s, "127.0.0.1:5000/two:v1", &f->err));
-	assert_int_equal(count_entries(path), 1);
+	assert_int_equal(unit_count_entries(path), 1);
 	assert_true(store_snapshot_exists(f->s, a.chains[0]));
 	snprintf(path, sizeof(path), "%s/content/blobs/sha256", f->root);
-	assert_int_equal(count_entries(path), 3); /* one's manifest, config and layer */
+	assert_int_equal(unit_count_entries(path), 3); /* one's manifest, config and layer */
 	/* garbage in ingest/ and an unfinished unpack go too */
 	snprintf(path, sizeof(path), "%s/ingest/%064d.partial", f->root, 0);
 	FILE *p = fopen(path, "w");
@@ -312,7 +298,7 @@ static void test_gc_keeps_shared_layers(void **state)
 	MUST_OK(f, image_prune(f->s, false, &res, &f->err));
 	assert_true(access(path, F_OK) < 0);
 	snprintf(path, sizeof(path), "%s/ingest", f->root);
-	assert_int_equal(count_entries(path), 0);
+	assert_int_equal(unit_count_entries(path), 0);
 	/* prune --all removes images no container uses */
 	MUST_OK(f, image_prune(f->s, true, &res, &f->err));
 	struct image_summary *v;

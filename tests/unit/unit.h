@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -62,6 +63,21 @@ static inline int unit_private_namespaces(const char *test, int extra)
 		return -1;
 	}
 	return 0;
+}
+
+/* The number of entries in a directory (without "." and ".."), or -1 when it cannot be read. */
+static inline int unit_count_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	int n = 0;
+	struct dirent *e;
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
 }
 
 struct unit_tmpdir {
