@@ -14,5 +14,9 @@ pid_t process_clone(uint64_t flags, int cgroup_fd, int *ret_pidfd);
  * returned. */
 int process_wait(int pidfd, int timeout_ms);
 int process_signal(int pidfd, int sig);
+/* In a child about to exec: no signal blocked, every disposition at its default. A blocked mask
+ * and ignored signals survive exec, and the caller may have either (berth-shim blocks SIGCHLD,
+ * SIGTERM and SIGINT for its signalfd): what it runs starts clean, whoever started it. */
+void process_reset_signals(void);
 
 #endif

@@ -438,6 +438,7 @@ static int container_spawn(struct create_ctx *c, bool barrier, struct berth_erro
 	rq.process = &c->cfg->process;
 	rq.rootfs = c->rootfs;
 	rq.bundle = c->bundle;
+	rq.stdio = c->cfg->process.terminal ? NULL : o->stdio;
 	if (c->cfg->process.terminal && !o->console_socket)
 		return berth_error_set(err, EINVAL,
 				       "process.terminal: a terminal needs --console-socket");

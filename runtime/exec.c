@@ -33,14 +33,22 @@ static void exec_process_clear(struct exec_process *e)
 	free(e->env);
 }
 
-static int load_process_file(const char *path, struct oci_process *ret, struct berth_error **err)
+static int parse_process(const char *text, struct oci_process *ret, struct berth_error **err)
 {
-	_cleanup_free_ char *text = NULL;
 	_cleanup_(bjson_freep) struct json *j = NULL;
-	int r = read_file_at(AT_FDCWD, path, &text, NULL, err);
-	if (r < 0 || (r = bjson_parse(text, &j, err)) < 0 ||
-	    (r = oci_process_parse(j, "process", ret, err)) < 0)
-		return berth_error_wrap(err, "--process %s", path);
+	int r = bjson_parse(text, &j, err);
+	return r < 0 ? r : oci_process_parse(j, "process", ret, err);
+}
+
+static int load_process(const struct runtime_exec_options *o, struct oci_process *ret,
+			struct berth_error **err)
+{
+	if (o->process_json)
+		return parse_process(o->process_json, ret, err);
+	_cleanup_free_ char *text = NULL;
+	int r = read_file_at(AT_FDCWD, o->process_file, &text, NULL, err);
+	if (r < 0 || (r = parse_process(text, ret, err)) < 0)
+		return berth_error_wrap(err, "--process %s", o->process_file);
 	return 0;
 }
 
@@ -73,8 +81,8 @@ static int build_process(const struct runtime_exec_options *o, const struct oci_
 			 struct exec_process *e, struct berth_error **err)
 {
 	int r;
-	if (o->process_file) {
-		if ((r = load_process_file(o->process_file, &e->parsed, err)) < 0)
+	if (o->process_file || o->process_json) {
+		if ((r = load_process(o, &e->parsed, err)) < 0)
 			return r;
 		e->p = e->parsed;
 		return 0;
@@ -146,7 +154,7 @@ static int exec_spawn(const struct runtime_exec_options *o, const struct stored_
 				 (has_own_user_ns(s->pid) ? CLONE_NEWUSER : 0),
 		.cgroup_fd = cg ? cgroup_fd(cg) : -1, .console_fd = console,
 		.seccomp_listener_fd = listener, .start_listen_fd = -1,
-		.preserve_fds = o->preserve_fds,
+		.stdio = p->terminal ? NULL : o->stdio, .preserve_fds = o->preserve_fds,
 	};
 	memset(rq.join_fds, -1, sizeof(rq.join_fds));
 	struct spawned sp = { .pidfd = -1, .sync_fd = -1 };
@@ -167,6 +175,11 @@ static int exec_spawn(const struct runtime_exec_options *o, const struct stored_
 		forward_signals_to(sp.pidfd);
 		status = wait_exit_status(sp.pidfd, err);
 		forward_signals_to(-1);
+	} else {
+		if (o->ret_pid)
+			*o->ret_pid = sp.pid;
+		if (o->ret_pidfd)
+			*o->ret_pidfd = TAKE_FD(sp.pidfd);
 	}
 	spawned_clear(&sp);
 	if (status < 0)

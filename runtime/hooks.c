@@ -137,6 +137,7 @@ static int run_one(const struct oci_hook *h, const char *item, const char *state
 		return berth_error_setsys(err, -pid, "%s: start %s", item, h->path);
 	}
 	if (pid == 0) {
+		process_reset_signals();
 		if (dup2(pipefd[0], STDIN_FILENO) < 0)
 			_exit(126);
 		execve(h->path, h->args, h->env ? h->env : (char *[]){ NULL });

@@ -30,6 +30,9 @@ struct runtime_create_options {
 	const char *pid_file;       /* written with the init's pid, or NULL */
 	const char *console_socket; /* AF_UNIX socket that receives the pty master, or NULL */
 	unsigned preserve_fds;      /* fds 3..3+N-1 are passed to the container */
+	const int *stdio;           /* 3 fds (any numbers, 0..2 too) that become the init's
+				       0, 1 and 2; NULL: it inherits the caller's. Ignored
+				       with process.terminal (the pty is its stdio) */
 	bool no_pivot;              /* MS_MOVE + chroot instead of pivot_root (rootfs on ramfs) */
 	bool detach;                /* run: return once the container runs */
 	bool systemd_cgroup;        /* cgroupsPath is "slice:prefix:name" (laid out without D-Bus) */
@@ -52,6 +55,7 @@ struct runtime_exec_options {
 	const char *state_root;
 	const char *id;
 	const char *process_file; /* -p: a runtime-spec process object; replaces the fields below */
+	const char *process_json; /* the same as JSON text (instead of process_file) */
 	char *const *args;        /* the command when no process_file */
 	char *const *env;         /* KEY=VALUE added to the container's environment */
 	const char *cwd;          /* NULL: the container's cwd */
@@ -63,6 +67,11 @@ struct runtime_exec_options {
 	const char *pid_file;
 	const char *console_socket;
 	unsigned preserve_fds;
+	const int *stdio; /* as for create: the process's 0, 1, 2 (ignored with a terminal) */
+	/* detach: the process's pid and pidfd (the caller's to close) go here. It stays the
+	 * caller's child, for the caller to reap. */
+	pid_t *ret_pid;
+	int *ret_pidfd;
 };
 
 BERTH_EXPORT int runtime_container_create(const struct runtime_create_options *o,
@@ -102,7 +111,8 @@ typedef int (*runtime_event_cb)(const char *json, void *userdata);
 BERTH_EXPORT int runtime_container_events(const char *state_root, const char *id, bool once,
 					  int interval_ms, runtime_event_cb cb, void *userdata,
 					  struct berth_error **err);
-/* Runs a new process in a created or running container. Foreground: *ret_status as for run. */
+/* Runs a new process in a created or running container. Foreground: *ret_status as for run;
+ * detached: 0, once the program is exec'd (ret_pid, ret_pidfd). */
 BERTH_EXPORT int runtime_container_exec(const struct runtime_exec_options *o, int *ret_status,
 					struct berth_error **err);
 

@@ -33,6 +33,7 @@ struct spawn_request {
 	int console_fd;      /* connected console socket, or -1 */
 	int seccomp_listener_fd; /* connected to linux.seccomp.listenerPath, or -1 */
 	int start_listen_fd; /* create: the barrier socket, or -1 */
+	const int *stdio;    /* 3 fds that become the process's 0, 1, 2; NULL: inherit ours */
 	unsigned preserve_fds;
 	bool no_pivot;
 };

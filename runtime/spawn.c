@@ -220,6 +220,7 @@ static int wait_for_start(int listen_fd, struct berth_error **err)
 static int child_sync_fd = -1;
 static char *child_start_state;
 static int *child_idmap_fds;
+static int child_stdio[3] = { -1, -1, -1 };
 
 int spawn_child_idmap_fd(size_t index)
 {
@@ -345,10 +346,35 @@ static int compare_int(const void *a, const void *b)
 	return *(const int *)a - *(const int *)b;
 }
 
+/* The requested stdio fds may be any numbers, 0..2 among them in any order: park copies above
+ * the preserved fds first (before process.rlimits could lower RLIMIT_NOFILE), then place them
+ * right before exec, so that until then the runtime's own fds 0..2 (its log) stay as they were. */
+static int stdio_park(const struct spawn_request *rq)
+{
+	if (!rq->stdio)
+		return 0;
+	for (int i = 0; i < 3; i++)
+		if ((child_stdio[i] = fcntl(rq->stdio[i], F_DUPFD_CLOEXEC,
+					    3 + (int)rq->preserve_fds)) < 0)
+			return -errno;
+	return 0;
+}
+
+/* dup2 clears FD_CLOEXEC on the copy: the parked ones still close at exec. */
+static int stdio_place(void)
+{
+	for (int i = 0; i < 3; i++)
+		if (child_stdio[i] >= 0 && dup2(child_stdio[i], i) < 0)
+			return -errno;
+	return 0;
+}
+
 /* The child starts with every fd of its parent, locks included: keep only what it uses. */
 static int close_inherited_fds(const struct spawn_request *rq, int sync_fd, int log_fd)
 {
-	int keep[NS_JOIN_MAX + 8], n = 0;
+	int keep[NS_JOIN_MAX + 11], n = 0;
+	for (int i = 0; i < 3; i++)
+		keep[n++] = child_stdio[i];
 	keep[n++] = sync_fd;
 	keep[n++] = log_fd;
 	keep[n++] = rq->console_fd;
@@ -377,6 +403,12 @@ static _Noreturn void child_main(const struct spawn_request *rq, int sync_fd)
 	int report_fd = sync_fd;
 
 	child_sync_fd = sync_fd;
+	process_reset_signals();
+	int r = stdio_park(rq);
+	if (r < 0) {
+		berth_error_setsys(&err, -r, "stdio: duplicate the fds given");
+		goto fail;
+	}
 	if (close_inherited_fds(rq, sync_fd, log_fd()) < 0) {
 		berth_error_setsys(&err, errno, "close inherited fds");
 		goto fail;
@@ -414,6 +446,10 @@ static _Noreturn void child_main(const struct spawn_request *rq, int sync_fd)
 	/* Everything not handed over closes at exec (runc CVE-2024-21626). */
 	if (syscall(SYS_close_range, 3 + rq->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
 		berth_error_setsys(&err, errno, "close_range");
+		goto fail;
+	}
+	if ((r = stdio_place()) < 0) {
+		berth_error_setsys(&err, -r, "stdio: dup2");
 		goto fail;
 	}
 	execve(exe, rq->process->args, rq->process->env ? rq->process->env : (char *[]){ NULL });
