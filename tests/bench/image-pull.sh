@@ -36,14 +36,7 @@
 # SCRATCH_SIZE (8G, sparse).
 set -euo pipefail
 
-prog=${0##*/}
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-
-die() {
-	echo "$prog: $*" >&2
-	exit 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
 	echo "usage: $prog [--out FILE] [--json-dir DIR] [--berth PATH]" >&2

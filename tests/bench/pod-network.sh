@@ -24,14 +24,7 @@
 # and command), WARMUP (5).
 set -euo pipefail
 
-prog=${0##*/}
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-
-die() {
-	echo "$prog: $*" >&2
-	exit 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
 	echo "usage: $prog [--out FILE] [--json-dir DIR] [--podnet PATH]" >&2

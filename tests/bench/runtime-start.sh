@@ -28,14 +28,7 @@
 # round), RUNS_B (5 per round), WARMUP_A (5), WARMUP_B (1).
 set -euo pipefail
 
-prog=${0##*/}
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-
-die() {
-	echo "$prog: $*" >&2
-	exit 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
 	echo "usage: $prog [--out FILE] [--json-dir DIR] [--runtime PATH] [--hardened]" >&2

@@ -8,30 +8,8 @@ rt=${BERTH_RUNTIME:?} fixtures=${BERTH_FIXTURES:?}
 state=/run/berth-vm-tests
 cg=/sys/fs/cgroup/berth
 work=$(mktemp -d /run/cgtests.XXXXXX) # the guest's own tmpfs
-passed=0 failed=0
-
-ok() { echo "ok - $1"; passed=$((passed + 1)); }
-bad() { echo "not ok - $1: $2"; failed=$((failed + 1)); }
-expect_eq() { # NAME GOT WANT
-	if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "got '$2', want '$3'"; fi
-}
+. "$(dirname "$0")/checks.sh"
 R() { "$rt" --root "$state" "$@"; }
-
-# bundle NAME RESOURCES-JSON ARGS...: a bundle whose process runs ARGS with linux.resources
-bundle() {
-	local dir=$work/$1 res=$2
-	shift 2
-	"$fixtures/make-bundle.sh" "$dir" >/dev/null
-	python3 - "$dir/config.json" "$res" "$@" <<'EOF'
-import json, sys
-path, res, args = sys.argv[1], sys.argv[2], sys.argv[3:]
-c = json.load(open(path))
-c["linux"]["resources"] = json.loads(res)
-c["process"]["args"] = args
-json.dump(c, open(path, "w"))
-EOF
-	echo "$dir"
-}
 
 wait_status() { # ID STATUS
 	for _ in $(seq 100); do
@@ -168,5 +146,4 @@ gone badu && ok "and leaves no cgroup" || bad "badu" "cgroup left"
 left=$(R list -q)
 [ -z "$left" ] && ok "no container is left" || bad "leftovers" "$left"
 rm -rf "$work"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary
