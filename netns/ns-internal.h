@@ -26,6 +26,9 @@ int ns_pin(const char *dir, unsigned which, const char *hostname, int *ret_init_
  * so a creator killed before it recorded the pid leaves no init behind. Idempotent. */
 int ns_unpin(const char *dir, int init_pid, struct berth_error **err);
 
+/* Brings up the loopback interface of the caller's (thread's) network namespace; -errno. */
+int ns_loopback_up(void);
+
 /* Runs fn on a new thread that has joined the network namespace at path; the caller's own
  * namespaces never change. Returns fn's result. */
 int ns_run_in_netns(const char *path, int (*fn)(void *opaque, struct berth_error **err), void *opaque,

@@ -108,7 +108,7 @@ static void keep_only_fd(int fd)
 	(void)syscall(SYS_close_range, (unsigned)fd + 1, ~0U, 0);
 }
 
-static int loopback_up(void)
+int ns_loopback_up(void)
 {
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -182,7 +182,7 @@ static _Noreturn void holder_main(int sock, unsigned which, const char *hostname
 		child_send(sock, PIN_HOSTNAME, errno, 0);
 		_exit(1);
 	}
-	int r = (which & NS_NET) ? loopback_up() : 0;
+	int r = (which & NS_NET) ? ns_loopback_up() : 0;
 	if (r < 0) {
 		child_send(sock, PIN_LOOPBACK, -r, 0);
 		_exit(1);
