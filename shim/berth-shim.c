@@ -36,6 +36,28 @@
 
 /* ---- command line ---- */
 
+static const char usage_text[] =
+	"usage: " PROG " --dir DIR --id ID --bundle DIR --runtime-root DIR [--log PATH]\n"
+	"         [--log-max-size BYTES] [--log-max-files N] [--log-line-max BYTES]\n"
+	"         [--stdin] [--stdin-once] [--systemd-cgroup]\n"
+	"         [--log-level error|warn|info|debug] [--ready-fd N]\n"
+	"       " PROG " --help | --version\n"
+	"Started by berthd (one per container), not by people: see berth-shim(8).\n";
+
+/* --help and --version stand alone (the rest needs every required option). */
+static int info_request(int argc, char **argv)
+{
+	if (argc != 2)
+		return 0;
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+		fputs(usage_text, stdout);
+	else if (strcmp(argv[1], "--version") == 0)
+		printf(PROG " version %s\n", BERTH_VERSION);
+	else
+		return 0;
+	return 1;
+}
+
 static int parse_u64(const char *s, const char *name, uint64_t max, uint64_t *ret)
 {
 	char *end;
@@ -398,6 +420,8 @@ int main(int argc, char **argv)
 			  .log_fd = -1, .loop.epfd = -1 };
 	enum log_level level = LOG_LEVEL_INFO;
 	cli_init(PROG, 2, NULL);
+	if (info_request(argc, argv))
+		return 0;
 	int r = parse_args(argc, argv, &s.a, &level);
 	if (r)
 		return r;

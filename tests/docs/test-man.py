@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """tests/docs/test-man.py BERTH MAN_PAGE: berth(1) describes what berth accepts: every command
 of `berth --help`, with each of its options, is an entry of its COMMANDS section, and every global
-option one of GLOBAL OPTIONS. The page is rendered with man(1) (man-db), which also has to find no
+option one of GLOBAL OPTIONS.
+tests/docs/test-man.py --options PROGRAM MAN_PAGE: every option of `PROGRAM --help` is an entry of
+the page's OPTIONS section (berthd(8), berth-shim(8)). The page is rendered with man(1) (man-db), which also has to find no
 problem in it. (berthd.conf(5)'s keys and defaults: tests/unit/test_berthd_config.c.)
 """
 import os
@@ -78,10 +80,24 @@ def check_berth(berth, page):
     return problems, f"{len(commands.split(chr(10))) - 1} commands"
 
 
+def check_options(program, page):
+    result = subprocess.run([program, "--help"], capture_output=True, text=True, check=False)
+    helptext = result.stdout + result.stderr
+    tags = " ".join(entries(section(render(page), "OPTIONS")))
+    documented = {opt for opt in options_in(tags)}
+    name = os.path.basename(program)
+    problems = [f"{name} {opt}: not an entry of OPTIONS"
+                for opt in sorted(options_in(helptext) - documented)]
+    return problems, f"{len(options_in(helptext))} options of {name}"
+
+
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) == 4 and sys.argv[1] == "--options":
+        problems, what = check_options(*sys.argv[2:])
+    elif len(sys.argv) == 3:
+        problems, what = check_berth(*sys.argv[1:])
+    else:
         sys.exit(__doc__)
-    problems, what = check_berth(*sys.argv[1:])
     for p in problems:
         print(f"FAIL: {p}")
     if problems:
