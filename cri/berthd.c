@@ -5,6 +5,7 @@
 #include "base/log.h"
 #include "cri/api.h"
 #include "cri/config.h"
+#include "cri/cri-services.h"
 #include "cri/manager.h"
 #include "cri/server.h"
 
@@ -29,6 +30,9 @@ struct daemon {
 	uv_loop_t *loop;
 	struct berthd_config cfg;
 	struct api_context ctx;
+	struct cri_services services;
+	struct grpc_method *methods; /* RuntimeService's then ImageService's, NULL-path-ended */
+	struct grpc_service_table grpc;
 	struct manager *manager;
 	struct server *server;
 	uv_signal_t sigterm, sigint;
@@ -196,6 +200,33 @@ static int watch_signals(struct daemon *d, struct berth_error **err)
 
 /* ---- main ---- */
 
+static size_t count_methods(const struct grpc_method *m)
+{
+	size_t n = 0;
+	while (m && m[n].path)
+		n++;
+	return n;
+}
+
+/* The gRPC server's one table: both CRI services' methods. */
+static int join_services(struct daemon *d)
+{
+	d->services = (struct cri_services){ .manager = d->manager, .config = &d->cfg,
+					     .loop = d->loop };
+	const struct grpc_method *rt = cri_runtime_methods(&d->services);
+	const struct grpc_method *img = cri_image_methods(&d->services);
+	size_t nrt = count_methods(rt), nimg = count_methods(img);
+	d->methods = calloc(nrt + nimg + 1, sizeof(*d->methods));
+	if (!d->methods)
+		return -ENOMEM;
+	if (nrt)
+		memcpy(d->methods, rt, nrt * sizeof(*rt));
+	if (nimg)
+		memcpy(d->methods + nrt, img, nimg * sizeof(*img));
+	d->grpc.methods = d->methods;
+	return 0;
+}
+
 static int serve(struct daemon *d, struct berth_error **err)
 {
 	int r;
@@ -203,7 +234,9 @@ static int serve(struct daemon *d, struct berth_error **err)
 	    (r = manager_recover(d->manager, err)) < 0)
 		return r;
 	d->ctx = (struct api_context){ .manager = d->manager, .config = &d->cfg };
-	if ((r = server_new(d->loop, &d->ctx, &d->server, err)) < 0 ||
+	if ((r = join_services(d)) < 0)
+		return berth_error_set(err, -r, "out of memory");
+	if ((r = server_new(d->loop, &d->ctx, &d->grpc, &d->server, err)) < 0 ||
 	    (r = watch_signals(d, err)) < 0)
 		return r;
 	log_info("berthd %s ready (root %s, state %s, %u workers)", BERTH_VERSION, d->cfg.root,
@@ -239,6 +272,7 @@ int main(int argc, char **argv)
 		uv_run(d.loop, UV_RUN_DEFAULT); /* lets closed handles finish */
 		server_free(d.server);
 		manager_free(d.manager);
+		free(d.methods);
 		uv_loop_close(d.loop);
 	}
 	if (r < 0)

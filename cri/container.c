@@ -12,6 +12,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "cri/ocispec.h"
+#include "runtime/runtime.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -99,11 +100,29 @@ static const char *pod_hostname(const struct mpod *p)
 	return p->cfg.hostname ? p->cfg.hostname : p->rec.id;
 }
 
+/* pid mode TARGET: the pid namespace of the target container, when it runs in this pod (its
+ * init's /proc/<pid>/ns/pid); NULL otherwise (ocispec_generate then refuses, naming it). */
+static char *target_pidns(struct manager *m, const struct mpod *p,
+			  const struct container_config *cfg)
+{
+	char *path = NULL;
+	if (!cfg->has_ns_options || cfg->pid_mode != NS_MODE_TARGET)
+		return NULL;
+	pthread_mutex_lock(&m->lock);
+	struct mctr *t = mctr_find(m, cfg->target_id, false);
+	if (t && strcmp(t->rec.pod_id, p->rec.id) == 0 && t->pid > 0 &&
+	    asprintf(&path, "/proc/%d/ns/pid", (int)t->pid) < 0)
+		path = NULL;
+	pthread_mutex_unlock(&m->lock);
+	return path;
+}
+
 static int write_config(struct manager *m, const struct mpod *p, const struct mctr *c,
 			const struct container_config *cfg, const struct image_info *im,
 			const struct pod_sandbox_status *sb, struct berth_error **err)
 {
 	_cleanup_free_ char *rootfs = NULL, *cgroups = NULL, *spec = NULL;
+	_cleanup_free_ char *target = target_pidns(m, p, cfg);
 	if (asprintf(&rootfs, "%s/rootfs", c->bundle) < 0 ||
 	    pod_container_cgroups_path(m, p, c->rec.id, &cgroups) < 0)
 		return -ENOMEM;
@@ -130,6 +149,8 @@ static int write_config(struct manager *m, const struct mpod *p, const struct mc
 		.resolv_conf_path = sb->resolv_conf_path,
 		.hostname = pod_hostname(p),
 		.cgroups_path = cgroups,
+		.pod_privileged = p->cfg.privileged,
+		.target_pidns_path = target,
 		.annotations = annotations,
 	};
 	int r = ocispec_generate(&in, &spec, err);
@@ -547,17 +568,24 @@ int manager_container_list(struct manager *m, const char *pod_id, struct manager
 	return 0;
 }
 
-static int get_running(struct manager *m, const char *id, const char *what, struct mctr **ret,
-		       struct berth_error **err)
+/* The container, referenced, when it is running (or in state also, when not NULL). */
+static int get_in_state(struct manager *m, const char *id, const char *what, const char *also,
+			struct mctr **ret, struct berth_error **err)
 {
 	int r = mctr_get(m, id, ret, err);
 	if (r < 0)
 		return r;
-	if ((r = require_state(m, *ret, what, "running", NULL, err)) < 0) {
+	if ((r = require_state(m, *ret, what, "running", also, err)) < 0) {
 		mctr_unref(*ret);
 		*ret = NULL;
 	}
 	return r;
+}
+
+static int get_running(struct manager *m, const char *id, const char *what, struct mctr **ret,
+		       struct berth_error **err)
+{
+	return get_in_state(m, id, what, NULL, ret, err);
 }
 
 int manager_container_exec_sync(struct manager *m, const char *id, char *const *argv,
@@ -597,4 +625,37 @@ int manager_container_reopen_log(struct manager *m, const char *id, struct berth
 	r = shim_reopen_log(c->shim_dir, err);
 	mctr_unref(c);
 	return r < 0 ? berth_error_wrap(err, "reopen the log of container %s", id) : 0;
+}
+
+/* ---- resources, stats ---- */
+
+static int get_live(struct manager *m, const char *id, const char *what, struct mctr **ret,
+		    struct berth_error **err)
+{
+	return get_in_state(m, id, what, "created", ret, err);
+}
+
+int manager_container_update(struct manager *m, const char *id, const char *resources_json,
+			     struct berth_error **err)
+{
+	struct mctr *c = NULL;
+	int r = get_live(m, id, "only a created or running container's resources can change", &c,
+			 err);
+	if (r < 0)
+		return r;
+	r = shim_update(c->shim_dir, resources_json, err);
+	mctr_unref(c);
+	return r < 0 ? berth_error_wrap(err, "update the resources of container %s", id) : 0;
+}
+
+int manager_container_stats(struct manager *m, const char *id, struct cgroup_stats *ret,
+			    struct berth_error **err)
+{
+	struct mctr *c = NULL;
+	int r = get_live(m, id, "an exited container has no cgroup", &c, err);
+	if (r < 0)
+		return r;
+	r = runtime_container_stats(m->runtime_root, id, ret, err);
+	mctr_unref(c);
+	return r < 0 ? berth_error_wrap(err, "stats of container %s", id) : 0;
 }

@@ -164,7 +164,8 @@ static void db_unlockp(struct db **db)
 		pthread_mutex_unlock(&(*db)->lock);
 }
 
-#define _cleanup_unlock_ _cleanup_(db_unlockp)
+/* unused: the variable only holds the lock for the scope (clang would warn) */
+#define _cleanup_unlock_ _cleanup_(db_unlockp) __attribute__((unused))
 
 static void stmt_resetp(sqlite3_stmt **s)
 {

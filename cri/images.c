@@ -7,8 +7,14 @@
 #include "base/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int summary_of(struct manager *m, const char *name, struct manager_image *ret,
 		      struct berth_error **err)
@@ -36,14 +42,93 @@ static int summary_of(struct manager *m, const char *name, struct manager_image 
 	return 0;
 }
 
+/* A Docker config.json naming only auth's credentials, mode 0600 in the daemon's state
+ * directory (root's), removed by the caller right after the pull. */
+static int write_auth_file(struct manager *m, const struct manager_pull_auth *auth, char **ret,
+			   struct berth_error **err)
+{
+	_cleanup_free_ char *path = NULL, *text = NULL;
+	if (asprintf(&path, "%s/pull-auth-XXXXXX", m->cfg->state) < 0)
+		return -ENOMEM;
+	struct json_writer *w = bjson_writer_new(false);
+	if (!w)
+		return -ENOMEM;
+	bjson_writer_begin_object(w);
+	bjson_writer_key(w, "auths");
+	bjson_writer_begin_object(w);
+	bjson_writer_key(w, auth->server);
+	bjson_writer_begin_object(w);
+	if (auth->auth) {
+		bjson_writer_kv_string(w, "auth", auth->auth);
+	} else {
+		bjson_writer_kv_string(w, "username", auth->username);
+		bjson_writer_kv_string(w, "password", auth->password);
+	}
+	bjson_writer_end_object(w);
+	bjson_writer_end_object(w);
+	bjson_writer_end_object(w);
+	if (bjson_writer_finish(w, &text, NULL) < 0)
+		return berth_error_set(err, EINVAL, "auth: credentials are not valid UTF-8");
+	_cleanup_close_ int fd = mkostemp(path, O_CLOEXEC); /* mode 0600 */
+	if (fd < 0)
+		return berth_error_setsys(err, errno, "%s", path);
+	size_t len = strlen(text);
+	ssize_t k = write(fd, text, len);
+	explicit_bzero(text, len);
+	if (k != (ssize_t)len) {
+		int e = k < 0 ? errno : EIO;
+		(void)unlink(path);
+		return berth_error_setsys(err, e, "writing %s", path);
+	}
+	*ret = TAKE_PTR(path);
+	return 0;
+}
+
+/* The pull itself: through the manager's store, or, with credentials, through a second handle
+ * on the same store (the store locks for itself) that reads them from a private auth file. */
+static int pull_into_store(struct manager *m, const char *norm, const struct manager_pull_auth *auth,
+			   struct berth_error **err)
+{
+	if (!auth)
+		return image_pull(m->images, norm, NULL, NULL, NULL, NULL, err);
+	_cleanup_free_ char *auth_file = NULL;
+	int r = write_auth_file(m, auth, &auth_file, err);
+	if (r < 0)
+		return r;
+	const struct berthd_config *cfg = m->cfg;
+	struct image_store_options o = {
+		.root = cfg->root,
+		.registries_config = cfg->registries && access(cfg->registries, F_OK) == 0
+					     ? cfg->registries
+					     : NULL,
+		.auth_file = auth_file,
+	};
+	struct image_store *s = NULL;
+	r = image_store_open(&o, &s, err);
+	if (r >= 0) {
+		r = image_pull(s, norm, NULL, NULL, NULL, NULL, err);
+		image_store_free(s);
+	}
+	if (unlink(auth_file) < 0)
+		log_warn("removing %s: %m", auth_file);
+	return r;
+}
+
 int manager_image_pull(struct manager *m, const char *name, struct manager_image *ret,
 		       struct berth_error **err)
+{
+	return manager_image_pull_auth(m, name, NULL, ret, err);
+}
+
+int manager_image_pull_auth(struct manager *m, const char *name,
+			    const struct manager_pull_auth *auth, struct manager_image *ret,
+			    struct berth_error **err)
 {
 	_cleanup_free_ char *norm = NULL;
 	int r = image_reference_normalize(name, &norm, err);
 	if (r < 0)
 		return berth_error_wrap(err, "image");
-	if ((r = image_pull(m->images, norm, NULL, NULL, NULL, NULL, err)) < 0)
+	if ((r = pull_into_store(m, norm, auth, err)) < 0)
 		return berth_error_wrap(err, "pull %s", norm);
 	if ((r = summary_of(m, norm, ret, err)) < 0)
 		return berth_error_wrap(err, "pull %s", norm);
@@ -104,6 +189,56 @@ int manager_image_remove(struct manager *m, const char *name, struct berth_error
 	if (r == 0)
 		log_info("image %s removed", norm);
 	return 0;
+}
+
+int manager_image_inspect(struct manager *m, const char *name, char **ret_json,
+			  struct berth_error **err)
+{
+	_cleanup_free_ char *norm = NULL;
+	int r = image_reference_normalize(name, &norm, err);
+	if (r < 0)
+		return berth_error_wrap(err, "image");
+	return image_inspect(m->images, norm, ret_json, err);
+}
+
+/* nftw has no user pointer: the sums of the walk in progress, one walk at a time. */
+static pthread_mutex_t du_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t du_bytes, du_inodes;
+
+static int du_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	if (type != FTW_NS && type != FTW_DNR) {
+		du_bytes += (uint64_t)st->st_blocks * 512;
+		du_inodes++;
+	}
+	return 0;
+}
+
+/* Disk use of a tree that stays on its filesystem (overlay mounts under it are not counted:
+ * their upper directories are). */
+static int dir_usage(const char *dir, struct manager_fs_usage *ret, struct berth_error **err)
+{
+	pthread_mutex_lock(&du_lock);
+	du_bytes = du_inodes = 0;
+	int r = nftw(dir, du_cb, 32, FTW_PHYS | FTW_MOUNT);
+	ret->bytes = du_bytes;
+	ret->inodes = du_inodes;
+	pthread_mutex_unlock(&du_lock);
+	ret->mountpoint = dir;
+	return r < 0 && errno != ENOENT ? berth_error_setsys(err, errno, "%s", dir) : 0;
+}
+
+int manager_image_fs_usage(struct manager *m, struct manager_fs_usage *ret_images,
+			   struct manager_fs_usage *ret_containers, struct berth_error **err)
+{
+	struct image_disk_usage du;
+	int r = image_disk_usage(m->images, &du, err);
+	if (r < 0)
+		return berth_error_wrap(err, "image store %s", m->cfg->root);
+	*ret_images = (struct manager_fs_usage){ .mountpoint = m->cfg->root,
+						 .bytes = du.bytes,
+						 .inodes = du.inodes };
+	return dir_usage(m->containers_dir, ret_containers, err);
 }
 
 void manager_image_clear(struct manager_image *im)

@@ -64,6 +64,9 @@ struct manager {
 	struct watch *watches; /* loop thread only */
 	manager_event_cb event_cb;
 	void *event_userdata;
+	struct manager_subscription *subs; /* loop thread only */
+	bool dispatching;		   /* subs is being walked: unlinking waits */
+	char *own_subnet4, *own_subnet6;   /* UpdateRuntimeConfig's pod CIDR (net.subnet*) */
 	const char *crash_at; /* BERTHD_TEST_CRASH */
 };
 

@@ -429,6 +429,62 @@ static void arm_watch(struct manager *m, int fd, struct mctr *c)
 	uv_poll_start(&w->poll, UV_READABLE | UV_DISCONNECT, watch_poll_cb);
 }
 
+/* ---- event receivers ---- */
+
+struct manager_subscription {
+	manager_event_cb cb; /* NULL: unsubscribed while the list was walked */
+	void *userdata;
+	struct manager_subscription *next;
+};
+
+int manager_event_subscribe(struct manager *m, manager_event_cb cb, void *userdata,
+			    struct manager_subscription **ret)
+{
+	struct manager_subscription *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	*s = (struct manager_subscription){ .cb = cb, .userdata = userdata, .next = m->subs };
+	m->subs = s;
+	*ret = s;
+	return 0;
+}
+
+/* Frees the entries unsubscribed while events were delivered. */
+static void sweep_subscriptions(struct manager *m)
+{
+	struct manager_subscription **pp = &m->subs;
+	while (*pp) {
+		struct manager_subscription *s = *pp;
+		if (s->cb) {
+			pp = &s->next;
+			continue;
+		}
+		*pp = s->next;
+		free(s);
+	}
+}
+
+void manager_event_unsubscribe(struct manager *m, struct manager_subscription *s)
+{
+	if (!s)
+		return;
+	s->cb = NULL;
+	if (!m->dispatching)
+		sweep_subscriptions(m);
+}
+
+static void deliver_event(struct manager *m, const struct manager_event *ev)
+{
+	if (m->event_cb)
+		m->event_cb(ev, m->event_userdata);
+	m->dispatching = true;
+	for (struct manager_subscription *s = m->subs; s; s = s->next)
+		if (s->cb)
+			s->cb(ev, s->userdata);
+	m->dispatching = false;
+	sweep_subscriptions(m);
+}
+
 static void async_cb(uv_async_t *h)
 {
 	struct manager *m = h->data;
@@ -438,8 +494,8 @@ static void async_cb(uv_async_t *h)
 	pthread_mutex_unlock(&m->qlock);
 	while (job) {
 		struct loop_job *next = job->next;
-		if (job->is_event && m->event_cb)
-			m->event_cb(&job->ev, m->event_userdata);
+		if (job->is_event)
+			deliver_event(m, &job->ev);
 		else if (!job->is_event)
 			arm_watch(m, job->fd, job->c);
 		free(job);
@@ -745,6 +801,13 @@ struct manager *manager_free(struct manager *m)
 		mpod_unref(m->pods[i]);
 	free(m->ctrs);
 	free(m->pods);
+	while (m->subs) { /* receivers that never unsubscribed (the loop ended first) */
+		struct manager_subscription *s = m->subs;
+		m->subs = s->next;
+		free(s);
+	}
+	free(m->own_subnet4);
+	free(m->own_subnet6);
 	db_close(m->db);
 	image_store_free(m->images);
 	free(m->containers_dir);

@@ -22,6 +22,7 @@
 #include "cri/config.h"
 #include "cri/db.h"
 #include "cri/request.h"
+#include "cgroup/cgroup.h"
 #include "shim/shim.h"
 
 #include <stdbool.h>
@@ -57,11 +58,17 @@ struct manager_event {
 
 /* Called on the loop thread. */
 typedef void (*manager_event_cb)(const struct manager_event *ev, void *userdata);
+struct manager_subscription;
 
 /* cfg must outlive the manager. */
 int manager_new(const struct berthd_config *cfg, uv_loop_t *loop, struct manager **ret,
 		struct berth_error **err);
 void manager_set_event_cb(struct manager *m, manager_event_cb cb, void *userdata);
+/* More receivers of the same events (the CRI's GetContainerEvents streams), besides the one
+ * callback above. Loop thread only; a callback may unsubscribe itself or others. */
+int manager_event_subscribe(struct manager *m, manager_event_cb cb, void *userdata,
+			    struct manager_subscription **ret);
+void manager_event_unsubscribe(struct manager *m, struct manager_subscription *s);
 /* At start, before serving: loads the database, reconnects to every shim, records the exits
  * that happened meanwhile, marks containers whose shim died (ShimDied), and removes what a
  * daemon that died mid-create or mid-run left (directories, shims, pods, cgroups without a
@@ -92,6 +99,17 @@ int manager_pod_status(struct manager *m, const char *id, struct manager_pod *re
 int manager_pod_list(struct manager *m, struct manager_pod **ret, size_t *ret_n,
 		     struct berth_error **err);
 void manager_pod_clear(struct manager_pod *p);
+/* The counters of the pod's cgroup; -ENOENT (message) when the pod has none. */
+int manager_pod_stats(struct manager *m, const char *id, struct cgroup_stats *ret,
+		      struct berth_error **err);
+/* The pod CIDR the CRI's UpdateRuntimeConfig gives. An empty one, or the subnet already in
+ * use, changes nothing. Another subnet is taken for pods run from now on (until berthd
+ * restarts: berthd.conf's subnet is what it starts with) while no pod exists, and refused
+ * (-EBUSY) while pods exist; in CNI mode the CNI config decides addresses and the CIDR is only
+ * logged. */
+int manager_set_pod_cidr(struct manager *m, const char *cidr, struct berth_error **err);
+/* The pod subnet new pods get (a copy), or NULL in CNI mode. */
+char *manager_pod_cidr(struct manager *m);
 void manager_pod_list_free(struct manager_pod *v, size_t n);
 
 /* ---- containers ---- */
@@ -125,6 +143,13 @@ int manager_container_exec_sync(struct manager *m, const char *id, char *const *
 				int64_t timeout_s, struct shim_exec_result *ret,
 				struct berth_error **err);
 int manager_container_reopen_log(struct manager *m, const char *id, struct berth_error **err);
+/* Applies a runtime-spec linux.resources object (JSON text) to a created or running container's
+ * cgroup, through its shim. */
+int manager_container_update(struct manager *m, const char *id, const char *resources_json,
+			     struct berth_error **err);
+/* The counters of a created or running container's cgroup (cgroup_stats_clear frees them). */
+int manager_container_stats(struct manager *m, const char *id, struct cgroup_stats *ret,
+			    struct berth_error **err);
 
 /* ---- images ---- */
 
@@ -137,6 +162,27 @@ struct manager_image {
 
 int manager_image_pull(struct manager *m, const char *name, struct manager_image *ret,
 		       struct berth_error **err);
+/* Credentials for one pull (CRI's AuthConfig): used for server (a registry host, "docker.io"
+ * for Docker Hub) instead of the configured auth file, for this pull only. */
+struct manager_pull_auth {
+	const char *server;
+	const char *username, *password; /* or */
+	const char *auth;		 /* base64("user:password"), Docker's config.json "auth" */
+};
+int manager_image_pull_auth(struct manager *m, const char *name,
+			    const struct manager_pull_auth *auth, struct manager_image *ret,
+			    struct berth_error **err);
+/* image/image.h's image_inspect JSON of a name (normalised here); -ENOENT when absent. */
+int manager_image_inspect(struct manager *m, const char *name, char **ret_json,
+			  struct berth_error **err);
+struct manager_fs_usage {
+	const char *mountpoint; /* the directory measured (the manager's; not to be freed) */
+	uint64_t bytes, inodes;
+};
+/* The image store's use (content and snapshots under the root) and the containers
+ * directory's (their upper layers and bundles). */
+int manager_image_fs_usage(struct manager *m, struct manager_fs_usage *ret_images,
+			   struct manager_fs_usage *ret_containers, struct berth_error **err);
 int manager_image_list(struct manager *m, struct manager_image **ret, size_t *ret_n,
 		       struct berth_error **err);
 int manager_image_remove(struct manager *m, const char *name, struct berth_error **err);

@@ -28,9 +28,21 @@ struct ocispec_input {
 	const char *hosts_path, *hostname_path, *resolv_conf_path; /* bind-mounted, or NULL */
 	const char *hostname;	  /* HOSTNAME in the environment, or NULL */
 	const char *cgroups_path; /* linux.cgroupsPath, or NULL */
+	bool pod_privileged;	  /* the pod's security_context.privileged */
+	/* the pid namespace of req->target_id's container (/proc/<pid>/ns/pid) when req's pid
+	 * mode is TARGET; NULL: that container is not running */
+	const char *target_pidns_path;
 	char *const *annotations; /* key, value, key, value, ..., NULL */
 };
 
+/* The mapping follows containerd's CRI plugin: privileged (the pod must be privileged too) gives
+ * every capability, every host device, no seccomp filter and no masked or read-only paths, and
+ * writable /sys; capabilities start from the default set (add "ALL", drop "ALL", then the named
+ * ones); seccomp RuntimeDefault (also when none is named) is berth's built-in default profile,
+ * Localhost reads and validates an OCI seccomp JSON file; namespace modes must agree with the
+ * pod's; mount propagation HOST_TO_CONTAINER is rslave and BIDIRECTIONAL rshared (the host path
+ * must then be on a shared mount, and the rootfs propagation follows); devices are host device
+ * nodes, their r/w permissions applied to the node's mode (there is no device cgroup). */
 int ocispec_generate(const struct ocispec_input *in, char **ret, struct berth_error **err);
 
 /* The process's arguments as Kubernetes merges them: command (+ args), else the image's

@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "cgroup/cgroup.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -54,6 +55,14 @@ int pod_cgroup_paths(struct manager *m, struct mpod *p, struct berth_error **err
 			return -ENOMEM;
 		int r = systemd_slice_path(p->cgroup_slice, &p->cgroup, err);
 		return r < 0 ? berth_error_wrap(err, "the pod's cgroup slice") : 0;
+	}
+	/* kubelet's systemd driver names a slice ("kubepods-besteffort-pod<uid>.slice"): the
+	 * cgroupfs path systemd would give it, without D-Bus */
+	size_t plen = p->cfg.cgroup_parent ? strlen(p->cfg.cgroup_parent) : 0;
+	if (plen > 6 && !strchr(p->cfg.cgroup_parent, '/') &&
+	    strcmp(p->cfg.cgroup_parent + plen - 6, ".slice") == 0) {
+		int r = systemd_slice_path(p->cfg.cgroup_parent, &p->cgroup, err);
+		return r < 0 ? berth_error_wrap(err, "config.linux.cgroup_parent") : 0;
 	}
 	int r = p->cfg.cgroup_parent
 			? asprintf(&p->cgroup, "%s%s", p->cfg.cgroup_parent[0] == '/' ? "" : "/",
@@ -469,4 +478,114 @@ void manager_pod_list_free(struct manager_pod *v, size_t n)
 	for (size_t i = 0; v && i < n; i++)
 		manager_pod_clear(&v[i]);
 	free(v);
+}
+
+/* ---- stats, pod CIDR ---- */
+
+int manager_pod_stats(struct manager *m, const char *id, struct cgroup_stats *ret,
+		      struct berth_error **err)
+{
+	struct mpod *p = NULL;
+	int r = mpod_get(m, id, &p, err);
+	if (r < 0)
+		return r;
+	struct cgroup *cg = NULL;
+	if (!p->cgroup)
+		r = berth_error_set(err, ENOENT, "pod %s has no cgroup (no cgroup2 hierarchy)", id);
+	else if ((r = cgroup_open(p->cgroup, &cg, err)) == 0)
+		r = cgroup_stats_read(cg, ret, err);
+	cgroup_free(cg);
+	mpod_unref(p);
+	return r < 0 ? berth_error_wrap(err, "stats of pod %s", id) : 0;
+}
+
+/* One "ADDR/PREFIX" of the given family; its text is what netns gets. */
+static bool cidr_of_family(const char *s, size_t len, int family)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	unsigned char addr[sizeof(struct in6_addr)];
+	const char *slash = memchr(s, '/', len);
+	if (!slash || len >= sizeof(buf) || (size_t)(slash - s) >= INET6_ADDRSTRLEN)
+		return false;
+	snprintf(buf, sizeof(buf), "%.*s", (int)(slash - s), s);
+	char *end = NULL;
+	long prefix = strtol(slash + 1, &end, 10);
+	return inet_pton(family, buf, addr) == 1 && end == s + len && slash[1] != '\0' &&
+	       prefix >= 0 && prefix <= (family == AF_INET ? 32 : 128);
+}
+
+/* kubelet gives dual-stack CIDRs comma-separated: "10.1.0.0/24,fd00:1::/64". */
+static int split_cidrs(const char *cidr, char **ret4, char **ret6, struct berth_error **err)
+{
+	const char *s = cidr;
+	while (*s) {
+		size_t len = strcspn(s, ",");
+		bool v4 = cidr_of_family(s, len, AF_INET);
+		char **dst = v4 ? ret4 : ret6;
+		if ((!v4 && !cidr_of_family(s, len, AF_INET6)) || *dst)
+			return berth_error_set(err, EINVAL,
+					       "runtime_config.network_config.pod_cidr: \"%s\": "
+					       "not one IPv4 and/or one IPv6 CIDR",
+					       cidr);
+		if (!(*dst = strndup(s, len)))
+			return -ENOMEM;
+		s += len + (s[len] == ',');
+	}
+	return 0;
+}
+
+static bool same_subnet(const char *a, const char *b)
+{
+	return (!a || !*a) ? (!b || !*b) : (b && strcmp(a, b) == 0);
+}
+
+int manager_set_pod_cidr(struct manager *m, const char *cidr, struct berth_error **err)
+{
+	_cleanup_free_ char *v4 = NULL, *v6 = NULL;
+	if (!cidr || !*cidr)
+		return 0;
+	int r = split_cidrs(cidr, &v4, &v6, err);
+	if (r < 0)
+		return r;
+	if (m->net.cni_conf_dir) {
+		log_info("pod CIDR %s not applied: in CNI mode the CNI network config decides "
+			 "pods' addresses", cidr);
+		return 0;
+	}
+	pthread_mutex_lock(&m->lock);
+	bool same = same_subnet(m->net.subnet4, v4) && same_subnet(m->net.subnet6, v6);
+	/* kubelet repeats the node's CIDR: the same one changes nothing */
+	if (!same && m->n_pods > 0) {
+		r = berth_error_set(err, EBUSY,
+				    "runtime_config.network_config.pod_cidr: %s: pods exist on "
+				    "subnet %s; a new pod CIDR applies only when none does",
+				    cidr, m->net.subnet4 ? m->net.subnet4 : "");
+	} else if (!same) {
+		/* no pod exists, so no request reads m->net's subnets now: they can change */
+		free(m->own_subnet4);
+		free(m->own_subnet6);
+		m->own_subnet4 = TAKE_PTR(v4);
+		m->own_subnet6 = TAKE_PTR(v6);
+		m->net.subnet4 = m->own_subnet4 ? m->own_subnet4 : "";
+		m->net.subnet6 = m->own_subnet6;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (r == 0 && !same)
+		log_info("pod CIDR %s: pods run from now on get their addresses from it (until "
+			 "berthd restarts with berthd.conf's subnet)", cidr);
+	return r;
+}
+
+char *manager_pod_cidr(struct manager *m)
+{
+	pthread_mutex_lock(&m->lock);
+	char *s = NULL;
+	if (!m->net.cni_conf_dir) {
+		const char *a = m->net.subnet4 && *m->net.subnet4 ? m->net.subnet4 : NULL;
+		const char *b = m->net.subnet6 && *m->net.subnet6 ? m->net.subnet6 : NULL;
+		if (asprintf(&s, "%s%s%s", a ? a : "", a && b ? "," : "", b ? b : "") < 0)
+			s = NULL;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return s;
 }

@@ -19,8 +19,25 @@
 struct json;
 struct json_writer;
 
-/* CRI's NamespaceMode */
-enum ns_mode { NS_MODE_POD, NS_MODE_CONTAINER, NS_MODE_NODE };
+/* CRI's NamespaceMode (TARGET: a container's pid namespace joins another container's) */
+enum ns_mode { NS_MODE_POD, NS_MODE_CONTAINER, NS_MODE_NODE, NS_MODE_TARGET };
+
+/* CRI's MountPropagation */
+enum mount_propagation {
+	PROPAGATION_PRIVATE,	       /* rprivate */
+	PROPAGATION_HOST_TO_CONTAINER, /* rslave */
+	PROPAGATION_BIDIRECTIONAL,     /* rshared */
+};
+
+/* CRI's SecurityProfile.ProfileType, with "not given" apart: berth's default for a container
+ * that names no profile is RuntimeDefault (the safe default), where containerd runs it
+ * unconfined (kubelet always sends one, so the two agree for kubelet). */
+enum seccomp_mode {
+	SECCOMP_UNSET,
+	SECCOMP_RUNTIME_DEFAULT,
+	SECCOMP_UNCONFINED,
+	SECCOMP_LOCALHOST, /* seccomp_localhost_ref: an absolute path to an OCI seccomp JSON */
+};
 
 struct port_mapping {
 	char *protocol; /* "TCP" | "UDP" | "SCTP" */
@@ -43,12 +60,25 @@ struct pod_config {
 	char *annotations_json;
 	char *cgroup_parent; /* linux.cgroup_parent: the pod's own cgroup, or NULL (berthd's) */
 	enum ns_mode net_mode, pid_mode, ipc_mode; /* linux.security_context.namespace_options */
+	bool privileged; /* linux.security_context.privileged: its containers may be privileged */
 };
 
 struct bind_mount {
 	char *container_path; /* absolute */
 	char *host_path;      /* absolute */
 	bool readonly;
+	enum mount_propagation propagation;
+};
+
+struct device_mapping {
+	char *container_path; /* absolute */
+	char *host_path;      /* absolute: a device node */
+	char *permissions;    /* a non-empty subset of "rwm" */
+};
+
+struct hugepage_limit {
+	char *page_size; /* "2MB", "1GB", ... */
+	uint64_t limit;	 /* bytes */
 };
 
 struct container_config {
@@ -64,13 +94,36 @@ struct container_config {
 	char *annotations_json;
 	char *log_path; /* relative to the pod's log_directory, or absolute when it has none */
 	bool tty, stdin_open, stdin_once;
-	/* linux.resources: 0 is "not set" */
-	int64_t cpu_period, cpu_quota, cpu_shares, memory_limit_in_bytes;
+	struct device_mapping *devices;
+	size_t n_devices;
+	/* linux.resources: 0 (NULL) is "not set" */
+	int64_t cpu_period, cpu_quota, cpu_shares, memory_limit_in_bytes, memory_swap_limit_in_bytes;
+	int64_t oom_score_adj;
+	char *cpuset_cpus, *cpuset_mems;
+	struct hugepage_limit *hugepage_limits;
+	size_t n_hugepage_limits;
+	char *unified_json; /* JSON object of strings (cgroup v2 file -> value), or NULL */
 	/* linux.security_context */
 	bool has_run_as_user, has_run_as_group;
 	int64_t run_as_user, run_as_group;
 	char *run_as_username;
 	bool readonly_rootfs;
+	bool privileged;
+	/* "CAP_X" or "X" or "ALL", as given (NULL-terminated, or NULL) */
+	char **add_capabilities, **drop_capabilities;
+	int64_t *supplemental_groups;
+	size_t n_supplemental_groups;
+	bool supplemental_groups_strict; /* supplemental_groups_policy Strict: not /etc/group's */
+	/* The JSON API defaults it to true when absent (berth's safe default); the gRPC API takes
+	 * CRI's bool as kubelet sends it (!allowPrivilegeEscalation), as containerd does. */
+	bool no_new_privs;
+	enum seccomp_mode seccomp;
+	char *seccomp_localhost_ref;
+	char **masked_paths, **readonly_paths; /* NULL: the defaults; else exactly these */
+	/* namespace_options; has_ns_options false: the pod's modes */
+	bool has_ns_options;
+	enum ns_mode net_mode, pid_mode, ipc_mode;
+	char *target_id; /* pid_mode TARGET: the container whose pid namespace is joined */
 };
 
 /* obj: the "config" object of a request; where: its path for messages ("config"). */

@@ -4,6 +4,7 @@
 #include "cri/server.h"
 #include "base/cleanup.h"
 #include "base/log.h"
+#include "cri/grpc.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -36,6 +37,7 @@ struct conn {
 	uv_shutdown_t shutdown;
 	struct server *s;
 	const struct conn_protocol *proto;
+	struct grpc_conn *grpc; /* an HTTP/2 connection's session */
 	char *in;
 	size_t in_len, in_cap;
 	unsigned refs; /* the handle, and the request in flight */
@@ -46,6 +48,7 @@ struct conn {
 struct server {
 	uv_loop_t *loop;
 	const struct api_context *ctx;
+	const struct grpc_service_table *grpc_services;
 	uv_pipe_t listener;
 	char *path;
 	struct conn *conns;
@@ -78,7 +81,11 @@ static void conn_unref(struct conn *c)
 
 static void conn_closed_cb(uv_handle_t *h)
 {
-	conn_unref(h->data);
+	struct conn *c = h->data;
+	/* here rather than in conn_close, which the session's own write path may reach */
+	grpc_conn_close(c->grpc);
+	c->grpc = NULL;
+	conn_unref(c);
 }
 
 static void conn_close(struct conn *c)
@@ -192,12 +199,48 @@ static int h2_sniff(const char *buf, size_t len)
 	return len >= want ? 1 : -EAGAIN;
 }
 
-/* Issue 8 replaces this with an nghttp2 session fed from c->in. */
+static int h2_write(void *ud, const uint8_t *buf, size_t len)
+{
+	struct conn *c = ud;
+	if (c->closing || c->finishing)
+		return -EPIPE;
+	char *copy = malloc(len);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, buf, len);
+	conn_write(c, copy, len);
+	return 0;
+}
+
+static void h2_close(void *ud)
+{
+	conn_finish(ud);
+}
+
+/* Everything read goes to the connection's gRPC session (cri/grpc.c). */
 static void h2_on_input(struct conn *c)
 {
-	log_warn("a client opened an HTTP/2 (gRPC) connection on %s: not served yet, closed",
-		 c->s->path);
-	conn_close(c);
+	if (c->closing || c->finishing)
+		return;
+	if (!c->grpc) {
+		_cleanup_error_ struct berth_error *err = NULL;
+		struct grpc_conn_io io = { .write = h2_write, .close = h2_close, .io_ud = c };
+		if (grpc_conn_new(c->s->loop, c->s->grpc_services, &io, &c->grpc, &err) < 0) {
+			log_warn("%s: %s", c->s->path, err ? err->msg : "grpc: cannot start");
+			conn_close(c);
+			return;
+		}
+	}
+	int r = grpc_conn_input(c->grpc, (const uint8_t *)c->in, c->in_len);
+	c->in_len = 0;
+	if (r < 0 || c->eof) {
+		conn_finish(c); /* what the session queued (a GOAWAY) goes out first */
+	} else if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > WRITE_BACKLOG_MAX) {
+		c->backlogged = true; /* a client that does not read: write_cb reads on later */
+		conn_read(c, false);
+	} else {
+		conn_read(c, true);
+	}
 }
 
 static const struct conn_protocol h2_protocol = { "http2", h2_sniff, h2_on_input };
@@ -521,7 +564,8 @@ static int listen_on(struct server *s, const char *group, struct berth_error **e
 	return 0;
 }
 
-int server_new(uv_loop_t *loop, const struct api_context *ctx, struct server **ret,
+int server_new(uv_loop_t *loop, const struct api_context *ctx,
+	       const struct grpc_service_table *grpc_services, struct server **ret,
 	       struct berth_error **err)
 {
 	struct server *s = calloc(1, sizeof(*s));
@@ -531,6 +575,7 @@ int server_new(uv_loop_t *loop, const struct api_context *ctx, struct server **r
 	}
 	s->loop = loop;
 	s->ctx = ctx;
+	s->grpc_services = grpc_services;
 	s->listener.data = s;
 	int r = uv_pipe_init(loop, &s->listener, 0);
 	if (r < 0) {

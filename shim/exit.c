@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -118,11 +119,25 @@ const struct proc_io_ops container_io_ops = {
 	.finished = container_finished,
 };
 
+/* A container that shares a pid namespace (its pod's, or the node's) does not take its other
+ * processes with its init, as one with a namespace of its own does: they are killed now (as
+ * containerd's shim does), so that the output they hold closes at once and nothing of an exited
+ * container runs on. Its cgroup is empty otherwise. */
+static void kill_leftovers(struct shim *s)
+{
+	struct berth_error *err = NULL;
+	if (s->cg && cgroup_kill(s->cg, SIGKILL, &err) < 0) {
+		log_warn("killing what the container's init left running: %s", err->msg);
+		berth_error_free(err);
+	}
+}
+
 static void container_reaped(struct shim *s, int exit_code, int sig)
 {
 	s->exit_code = exit_code;
 	s->signal = sig;
 	s->finished_ns = now_ns();
+	kill_leftovers(s);
 	proc_io_exited(&s->io);
 }
 

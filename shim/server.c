@@ -521,8 +521,10 @@ static void conn_process_frames(struct conn *c)
 		}
 		off += SHIM_FRAME_HEADER + len;
 	}
-	memmove(c->in, c->in + off, c->in_len - off);
-	c->in_len -= off;
+	if (off > 0) { /* c->in may still be NULL (nothing read past the request) */
+		memmove(c->in, c->in + off, c->in_len - off);
+		c->in_len -= off;
+	}
 	conn_update_events(c);
 }
 

@@ -616,10 +616,16 @@ def test_bad_requests_get_the_right_codes(bd):
     r = big.read_line()
     assert r["code"] == "InvalidArgument" and "longer than" in r["error"], r
     assert big.closed()
-    # an HTTP/2 client (gRPC, not served yet) is closed
+    # an HTTP/2 client is served gRPC (cri/grpc.c): frames that are not HTTP/2 after the preface
+    # get the server's SETTINGS, then a GOAWAY, and the connection ends
     h2 = bd.client()
-    h2.send_raw(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+    h2.send_raw(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\xff" * 64)
     assert h2.closed()
+    types, off = [], 0
+    while off + 9 <= len(h2.buf):
+        types.append(h2.buf[off + 3])
+        off += 9 + int.from_bytes(h2.buf[off:off + 3], "big")
+    assert types[0] == 4 and 7 in types, types  # SETTINGS first, a GOAWAY
     # pipelined requests are answered in order
     c.send_raw(b'{"op":"version"}\n{"op":"pod.list"}\n\n{"op":"nope"}\n')
     assert "version" in c.read_line() and "pods" in c.read_line()

@@ -5,7 +5,10 @@
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "cri/ocispec.h"
+#include "runtime/caps-internal.h"
 
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 struct fx {
@@ -211,7 +214,7 @@ static void test_generate(void **state)
 		parse("{\"Env\":[\"PATH=/img/bin\",\"A=image\",\"B=image\"],\"Cmd\":[\"/bin/sh\"],"
 		      "\"WorkingDir\":\"/srv\",\"User\":\"tester\"}");
 	char *envs[] = { "A=request", "C=new", NULL };
-	struct bind_mount mounts[] = { { "/data", "/host/data", true } };
+	struct bind_mount mounts[] = { { "/data", "/host/data", true, PROPAGATION_PRIVATE } };
 	struct container_config req = { .name = "c",
 					.image = "i",
 					.envs = envs,
@@ -220,7 +223,8 @@ static void test_generate(void **state)
 					.n_mounts = 1,
 					.memory_limit_in_bytes = 1 << 20,
 					.cpu_quota = 50000,
-					.cpu_period = 100000 };
+					.cpu_period = 100000,
+					.no_new_privs = true };
 	char *ann[] = { "io.kubernetes.cri.sandbox-id", "pod1", NULL };
 	struct ocispec_input in = { .rootfs = f->rootfs,
 				    .image_config = img,
@@ -321,6 +325,346 @@ static void test_exec_process(void **state)
 	assert_int_equal(ocispec_exec_process("{}", argv, &f->text, &f->err), -EINVAL);
 }
 
+/* ---- the CRI -> OCI mapping, field by field ---- */
+
+static char *cmd_true[] = { "/bin/true", NULL };
+
+/* A minimal request in a pod with its own network, ipc and uts namespaces. */
+#define MAPPING_INPUT(f, req)                                                                      \
+	{ .rootfs = (f)->rootfs, .req = &(req), .netns_path = "/run/p/net",                        \
+	  .ipcns_path = "/run/p/ipc", .utsns_path = "/run/p/uts" }
+
+static void regenerate(struct fx *f, struct ocispec_input *in)
+{
+	bjson_freep(&f->doc);
+	free(f->text);
+	f->text = NULL;
+	generate(f, in);
+}
+
+static int generate_fails(struct fx *f, struct ocispec_input *in)
+{
+	berth_error_freep(&f->err);
+	free(f->text);
+	f->text = NULL;
+	return ocispec_generate(in, &f->text, &f->err);
+}
+
+static const struct json *doc_at(struct fx *f, const char *a, const char *b)
+{
+	const struct json *j = bjson_object_get(f->doc, a);
+	return b ? bjson_object_get(j, b) : j;
+}
+
+static const struct json *caps_of(struct fx *f, const char *set)
+{
+	return bjson_object_get(doc_at(f, "process", "capabilities"), set);
+}
+
+/* How many capabilities this process holds (its CapPrm). */
+static size_t own_caps(void)
+{
+	FILE *st = fopen("/proc/self/status", "re");
+	assert_non_null(st);
+	char line[256];
+	unsigned long long prm = 0;
+	while (fgets(line, sizeof(line), st))
+		if (sscanf(line, "CapPrm: %llx", &prm) == 1)
+			break;
+	fclose(st);
+	return (size_t)__builtin_popcountll(prm);
+}
+
+static void test_map_capabilities(void **state)
+{
+	struct fx *f = *state;
+	char *add[] = { "NET_ADMIN", "cap_sys_time", NULL }, *drop[] = { "CAP_CHOWN", "KILL", NULL };
+	struct container_config req = { .command = cmd_true,
+					 .add_capabilities = add,
+					 .drop_capabilities = drop };
+	struct ocispec_input in = MAPPING_INPUT(f, req);
+	generate(f, &in);
+	const char *const sets[] = { "bounding", "effective", "permitted" };
+	for (size_t i = 0; i < 3; i++) {
+		const struct json *c = caps_of(f, sets[i]);
+		assert_true(has_string(c, "CAP_NET_ADMIN") && has_string(c, "CAP_SYS_TIME"));
+		assert_true(has_string(c, "CAP_SETUID")); /* the default set stays */
+		assert_false(has_string(c, "CAP_CHOWN") || has_string(c, "CAP_KILL"));
+	}
+	assert_null(caps_of(f, "inheritable"));
+	/* drop ALL, then add one: only that one */
+	char *all[] = { "ALL", NULL }, *one[] = { "CAP_NET_BIND_SERVICE", NULL };
+	req.add_capabilities = one;
+	req.drop_capabilities = all;
+	regenerate(f, &in);
+	assert_int_equal(bjson_array_size(caps_of(f, "bounding")), 1);
+	assert_true(has_string(caps_of(f, "effective"), "CAP_NET_BIND_SERVICE"));
+	/* add ALL: every capability this process has */
+	req.add_capabilities = all;
+	req.drop_capabilities = NULL;
+	regenerate(f, &in);
+	assert_true(has_string(caps_of(f, "bounding"), "CAP_SYS_ADMIN"));
+	assert_int_equal(bjson_array_size(caps_of(f, "bounding")), own_caps());
+	char *bad[] = { "CAP_FLY", NULL };
+	req.add_capabilities = bad;
+	assert_int_equal(generate_fails(f, &in), -EINVAL);
+	assert_string_equal(f->err->msg, "config.linux.security_context.capabilities."
+					 "add_capabilities: \"CAP_FLY\" is not a capability this "
+					 "kernel knows");
+}
+
+static void test_map_seccomp(void **state)
+{
+	struct fx *f = *state;
+	struct container_config req = { .command = cmd_true };
+	struct ocispec_input in = MAPPING_INPUT(f, req);
+	/* none named: the runtime's default profile (Docker's allow-list) */
+	generate(f, &in);
+	const struct json *sc = doc_at(f, "linux", "seccomp");
+	assert_string_equal(bjson_string(bjson_object_get(sc, "defaultAction")), "SCMP_ACT_ERRNO");
+	assert_true(bjson_array_size(bjson_object_get(sc, "syscalls")) > 0);
+	req.seccomp = SECCOMP_UNCONFINED;
+	regenerate(f, &in);
+	assert_int_equal(bjson_type_of(doc_at(f, "linux", "seccomp")), JSON_ABSENT);
+	/* Localhost: the file's profile, checked by the runtime's parser */
+	char path[256];
+	snprintf(path, sizeof(path), "%s/profile.json", f->tmp.path);
+	write_file(f->tmp.path, "profile.json",
+		   "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"mkdir\"],"
+		   "\"action\":\"SCMP_ACT_ERRNO\"}]}");
+	req.seccomp = SECCOMP_LOCALHOST;
+	req.seccomp_localhost_ref = path;
+	regenerate(f, &in);
+	sc = doc_at(f, "linux", "seccomp");
+	assert_string_equal(bjson_string(bjson_object_get(sc, "defaultAction")), "SCMP_ACT_ALLOW");
+	write_file(f->tmp.path, "profile.json", "{\"defaultAction\":\"SCMP_ACT_MAYBE\"}");
+	assert_int_equal(generate_fails(f, &in), -EINVAL);
+	assert_contains(f->err->msg, "config.linux.security_context.seccomp.localhost_ref");
+	assert_contains(f->err->msg, "SCMP_ACT_MAYBE");
+	snprintf(path, sizeof(path), "%s/missing.json", f->tmp.path);
+	assert_int_equal(generate_fails(f, &in), -ENOENT);
+	assert_contains(f->err->msg, "missing.json");
+}
+
+static void test_map_privileged(void **state)
+{
+	struct fx *f = *state;
+	char *masked[] = { "/proc/kcore", NULL };
+	struct container_config req = { .command = cmd_true,
+					.privileged = true,
+					.masked_paths = masked };
+	struct ocispec_input in = MAPPING_INPUT(f, req);
+	assert_int_equal(generate_fails(f, &in), -EINVAL);
+	assert_contains(f->err->msg, "privileged: the pod is not privileged");
+	in.pod_privileged = true;
+	regenerate(f, &in);
+	assert_int_equal(bjson_array_size(caps_of(f, "bounding")), own_caps());
+	assert_int_equal(bjson_type_of(doc_at(f, "linux", "seccomp")), JSON_ABSENT);
+	assert_int_equal(bjson_array_size(doc_at(f, "linux", "maskedPaths")), 0);
+	assert_int_equal(bjson_array_size(doc_at(f, "linux", "readonlyPaths")), 0);
+	const struct json *sys = find_by(doc_at(f, "mounts", NULL), "destination", "/sys");
+	assert_false(has_string(bjson_object_get(sys, "options"), "ro"));
+	assert_true(has_string(bjson_object_get(sys, "options"), "rw"));
+	/* the host's devices, /dev/null among them */
+	const struct json *null = find_by(doc_at(f, "linux", "devices"), "path", "/dev/null");
+	int64_t maj = 0, min = 0;
+	assert_true(bjson_int64(bjson_object_get(null, "major"), &maj));
+	assert_true(bjson_int64(bjson_object_get(null, "minor"), &min));
+	assert_true(maj == 1 && min == 3);
+	assert_null(find_by(doc_at(f, "linux", "devices"), "path", "/dev/console"));
+}
+
+static void test_map_paths_and_privileges(void **state)
+{
+	struct fx *f = *state;
+	struct container_config req = { .command = cmd_true };
+	struct ocispec_input in = MAPPING_INPUT(f, req);
+	generate(f, &in);
+	/* containerd's defaults */
+	assert_true(has_string(doc_at(f, "linux", "maskedPaths"), "/proc/kcore"));
+	assert_true(has_string(doc_at(f, "linux", "readonlyPaths"), "/proc/sysrq-trigger"));
+	assert_false(bjson_bool(doc_at(f, "process", "noNewPrivileges")));
+	char *masked[] = { "/proc/secret", NULL }, *none[] = { NULL };
+	req.masked_paths = masked;
+	req.readonly_paths = none;
+	req.no_new_privs = true;
+	req.readonly_rootfs = true;
+	req.oom_score_adj = 1000;
+	regenerate(f, &in);
+	const struct json *m = doc_at(f, "linux", "maskedPaths");
+	assert_int_equal(bjson_array_size(m), 1);
+	assert_true(has_string(m, "/proc/secret"));
+	assert_int_equal(bjson_array_size(doc_at(f, "linux", "readonlyPaths")), 0);
+	assert_true(bjson_bool(doc_at(f, "process", "noNewPrivileges")));
+	assert_true(bjson_bool(doc_at(f, "root", "readonly")));
+	int64_t oom = 0;
+	assert_true(bjson_int64(doc_at(f, "process", "oomScoreAdj"), &oom));
+	assert_int_equal(oom, 1000);
+}
+
+static void test_map_supplemental_groups(void **state)
+{
+	struct fx *f = *state;
+	int64_t groups[] = { 3000, 10 };
+	struct container_config req = { .command = cmd_true,
+					.run_as_username = "tester",
+					.supplemental_groups = groups,
+					.n_supplemental_groups = 2 };
+	struct ocispec_input in = MAPPING_INPUT(f, req);
+	generate(f, &in);
+	const struct json *gids = bjson_object_get(doc_at(f, "process", "user"), "additionalGids");
+	/* /etc/group's extra (2000) and wheel (10), then 3000; 10 once */
+	assert_int_equal(bjson_array_size(gids), 3);
+	req.supplemental_groups_strict = true;
+	regenerate(f, &in);
+	gids = bjson_object_get(doc_at(f, "process", "user"), "additionalGids");
+	assert_int_equal(bjson_array_size(gids), 2);
+	int64_t g = 0;
+	assert_true(bjson_int64(bjson_array_get(gids, 0), &g));
+	assert_int_equal(g, 3000);
+}
+
+static void test_map_resources(void **state)
+{
+	struct fx *f = *state;
+	struct hugepage_limit huge[] = { { "2MB", 4194304 } };
+	struct container_config req = { .command = cmd_true,
+					.cpu_shares = 512,
+					.cpu_quota = 20000,
+					.cpu_period = 100000,
+					.cpuset_cpus = "0-1",
+					.cpuset_mems = "0",
+					.memory_limit_in_bytes = 64 << 20,
+					.memory_swap_limit_in_bytes = 128 << 20,
+					.hugepage_limits = huge,
+					.n_hugepage_limits = 1,
+					.unified_json = "{\"memory.high\":\"50000000\"}" };
+	struct ocispec_input in = MAPPING_INPUT(f, req);
+	generate(f, &in);
+	const struct json *res = doc_at(f, "linux", "resources");
+	const struct json *cpu = bjson_object_get(res, "cpu"), *mem = bjson_object_get(res, "memory");
+	int64_t v = 0;
+	assert_true(bjson_int64(bjson_object_get(cpu, "shares"), &v) && v == 512);
+	assert_true(bjson_int64(bjson_object_get(cpu, "quota"), &v) && v == 20000);
+	assert_true(bjson_int64(bjson_object_get(cpu, "period"), &v) && v == 100000);
+	assert_string_equal(bjson_string(bjson_object_get(cpu, "cpus")), "0-1");
+	assert_string_equal(bjson_string(bjson_object_get(cpu, "mems")), "0");
+	assert_true(bjson_int64(bjson_object_get(mem, "limit"), &v) && v == 64 << 20);
+	assert_true(bjson_int64(bjson_object_get(mem, "swap"), &v) && v == 128 << 20);
+	const struct json *h = bjson_array_get(bjson_object_get(res, "hugepageLimits"), 0);
+	assert_string_equal(bjson_string(bjson_object_get(h, "pageSize")), "2MB");
+	assert_true(bjson_int64(bjson_object_get(h, "limit"), &v) && v == 4194304);
+	assert_string_equal(
+		bjson_string(bjson_object_get(bjson_object_get(res, "unified"), "memory.high")),
+		"50000000");
+	struct container_config empty = { .command = cmd_true };
+	in.req = &empty;
+	regenerate(f, &in);
+	assert_int_equal(bjson_type_of(doc_at(f, "linux", "resources")), JSON_ABSENT);
+}
+
+static void test_map_namespaces(void **state)
+{
+	struct fx *f = *state;
+	struct container_config req = { .command = cmd_true,
+					.has_ns_options = true,
+					.net_mode = NS_MODE_POD,
+					.ipc_mode = NS_MODE_POD,
+					.pid_mode = NS_MODE_TARGET,
+					.target_id = "c1" };
+	struct ocispec_input in = MAPPING_INPUT(f, req);
+	assert_int_equal(generate_fails(f, &in), -EINVAL);
+	assert_contains(f->err->msg, "target_id: container c1 is not running");
+	in.target_pidns_path = "/proc/42/ns/pid";
+	regenerate(f, &in);
+	const struct json *ns = doc_at(f, "linux", "namespaces");
+	assert_string_equal(bjson_string(bjson_object_get(find_by(ns, "type", "pid"), "path")),
+			    "/proc/42/ns/pid");
+	/* POD needs the pod's shared pid namespace */
+	req.pid_mode = NS_MODE_POD;
+	assert_int_equal(generate_fails(f, &in), -EINVAL);
+	assert_string_equal(f->err->msg, "config.linux.security_context.namespace_options.pid: "
+					 "POD, but the pod's is CONTAINER");
+	in.pidns_path = "/run/p/pid";
+	regenerate(f, &in);
+	ns = doc_at(f, "linux", "namespaces");
+	assert_string_equal(bjson_string(bjson_object_get(find_by(ns, "type", "pid"), "path")),
+			    "/run/p/pid");
+	/* CONTAINER: its own, even in a pod that shares one */
+	req.pid_mode = NS_MODE_CONTAINER;
+	regenerate(f, &in);
+	ns = doc_at(f, "linux", "namespaces");
+	assert_non_null(find_by(ns, "type", "pid"));
+	assert_null(bjson_object_get(find_by(ns, "type", "pid"), "path"));
+	/* network NODE in a pod with its own network */
+	req.net_mode = NS_MODE_NODE;
+	assert_int_equal(generate_fails(f, &in), -EINVAL);
+	assert_string_equal(f->err->msg, "config.linux.security_context.namespace_options.network: "
+					 "NODE, but the pod's is POD");
+	/* NODE pid only in a hostPID pod */
+	req.net_mode = NS_MODE_POD;
+	req.pid_mode = NS_MODE_NODE;
+	assert_int_equal(generate_fails(f, &in), -EINVAL);
+	in.pidns_path = NULL;
+	in.pid_host = true;
+	regenerate(f, &in);
+	assert_null(find_by(doc_at(f, "linux", "namespaces"), "type", "pid"));
+}
+
+static void test_map_devices(void **state)
+{
+	struct fx *f = *state;
+	struct device_mapping dev[] = { { "/dev/mynull", "/dev/null", "r" } };
+	struct container_config req = { .command = cmd_true, .devices = dev, .n_devices = 1 };
+	struct ocispec_input in = MAPPING_INPUT(f, req);
+	generate(f, &in);
+	const struct json *d = find_by(doc_at(f, "linux", "devices"), "path", "/dev/mynull");
+	assert_string_equal(bjson_string(bjson_object_get(d, "type")), "c");
+	int64_t v = 0;
+	assert_true(bjson_int64(bjson_object_get(d, "major"), &v) && v == 1);
+	assert_true(bjson_int64(bjson_object_get(d, "minor"), &v) && v == 3);
+	assert_true(bjson_int64(bjson_object_get(d, "fileMode"), &v));
+	assert_int_equal(v & 0222, 0); /* no "w": no write bits */
+	dev[0].host_path = f->tmp.path;
+	assert_int_equal(generate_fails(f, &in), -EINVAL);
+	assert_contains(f->err->msg, "config.devices[0].host_path");
+	assert_contains(f->err->msg, "is not a device node");
+}
+
+/* Propagation needs the host path's mount to propagate: made here in a mount namespace of the
+ * test's own (private, then shared). */
+static void test_map_mount_propagation(void **state)
+{
+	struct fx *f = *state;
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		skip();
+		return;
+	}
+	char dir[160];
+	snprintf(dir, sizeof(dir), "%s/vol", f->tmp.path);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_int_equal(mount("tmpfs", dir, "tmpfs", 0, NULL), 0);
+	struct bind_mount m[] = { { "/vol", dir, false, PROPAGATION_BIDIRECTIONAL } };
+	struct container_config req = { .command = cmd_true, .mounts = m, .n_mounts = 1 };
+	struct ocispec_input in = MAPPING_INPUT(f, req);
+	assert_int_equal(generate_fails(f, &in), -EINVAL);
+	assert_contains(f->err->msg, "config.mounts[0].propagation: BIDIRECTIONAL needs");
+	m[0].propagation = PROPAGATION_HOST_TO_CONTAINER;
+	assert_int_equal(generate_fails(f, &in), -EINVAL);
+	assert_contains(f->err->msg, "HOST_TO_CONTAINER needs");
+	assert_int_equal(mount(NULL, dir, NULL, MS_SHARED, NULL), 0);
+	regenerate(f, &in);
+	const struct json *vol = find_by(doc_at(f, "mounts", NULL), "destination", "/vol");
+	assert_true(has_string(bjson_object_get(vol, "options"), "rslave"));
+	assert_string_equal(bjson_string(doc_at(f, "linux", "rootfsPropagation")), "rslave");
+	m[0].propagation = PROPAGATION_BIDIRECTIONAL;
+	regenerate(f, &in);
+	vol = find_by(doc_at(f, "mounts", NULL), "destination", "/vol");
+	assert_true(has_string(bjson_object_get(vol, "options"), "rshared"));
+	assert_string_equal(bjson_string(doc_at(f, "linux", "rootfsPropagation")), "rshared");
+	assert_int_equal(umount2(dir, MNT_DETACH), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -332,6 +676,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_generate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_generate_host_namespaces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_process, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_map_capabilities, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_map_seccomp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_map_privileged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_map_paths_and_privileges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_map_supplemental_groups, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_map_resources, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_map_namespaces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_map_devices, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_map_mount_propagation, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
