@@ -307,7 +307,8 @@ static struct call *submit_raw(struct fx *f, const char *path, const char *conte
 	struct call *c = &f->calls[f->ncalls++];
 	c->http_status = c->grpc_status = -1;
 	c->req = malloc(len ? len : 1);
-	memcpy(c->req, body, len);
+	if (len)
+		memcpy(c->req, body, len);
 	c->req_len = len;
 	nghttp2_nv nv[8];
 	size_t n = 0;
