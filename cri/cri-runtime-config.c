@@ -166,6 +166,10 @@ static int pod_linux_from_pb(const Runtime__V1__LinuxPodSandboxConfig *l, struct
 	c->privileged = sc->privileged;
 	const Runtime__V1__NamespaceOption *ns = sc->namespace_options;
 	const char *where = "config.linux.security_context";
+	if (nonempty(sc->seccomp_profile_path))
+		return berth_error_set(err, EINVAL,
+				       "%s.seccomp_profile_path: deprecated, not supported: use seccomp",
+				       where);
 	if ((r = userns_refuse(ns, where, err)) < 0 || !ns)
 		return r;
 	return ns_modes_from_pb(ns, &c->net_mode, &c->pid_mode, &c->ipc_mode, err);
@@ -350,6 +354,15 @@ static int security_from_pb(const Runtime__V1__LinuxContainerSecurityContext *sc
 	const char *where = "config.linux.security_context";
 	if ((r = userns_refuse(sc->namespace_options, where, err)) < 0)
 		return r;
+	/* the fields older kubelets sent before SecurityProfile: never taken silently */
+	if (nonempty(sc->seccomp_profile_path))
+		return berth_error_set(err, EINVAL,
+				       "%s.seccomp_profile_path: deprecated, not supported: use seccomp",
+				       where);
+	if (nonempty(sc->apparmor_profile))
+		return berth_error_set(err, EINVAL,
+				       "%s.apparmor_profile: deprecated, not supported: use apparmor",
+				       where);
 	if (sc->selinux_options &&
 	    (nonempty(sc->selinux_options->type) || nonempty(sc->selinux_options->level) ||
 	     nonempty(sc->selinux_options->user) || nonempty(sc->selinux_options->role)))

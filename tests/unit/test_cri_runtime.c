@@ -293,6 +293,16 @@ static void test_container_config_refused(void **state)
 	lx.security_context = &sc;
 	pb.linux = &lx;
 	expect_ctr_error(f, &pb, -EINVAL, "userns_options");
+
+	/* the deprecated string fields are refused, not ignored */
+	Runtime__V1__LinuxContainerSecurityContext old =
+		RUNTIME__V1__LINUX_CONTAINER_SECURITY_CONTEXT__INIT;
+	old.seccomp_profile_path = "runtime/default";
+	lx.security_context = &old;
+	expect_ctr_error(f, &pb, -EINVAL, "security_context.seccomp_profile_path: deprecated");
+	old.seccomp_profile_path = "";
+	old.apparmor_profile = "runtime/default";
+	expect_ctr_error(f, &pb, -EINVAL, "security_context.apparmor_profile: deprecated");
 }
 
 /* ---- handlers ---- */
