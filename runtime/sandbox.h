@@ -141,7 +141,8 @@ BERTH_API int berth_spec_set_stdio(struct berth_spec *s, int in_fd, int out_fd, 
  * seccomp filter at all. For an OCI config, enabling replaces its linux.seccomp. */
 BERTH_API int berth_spec_set_default_seccomp(struct berth_spec *s, bool enabled,
 					     struct berth_error **err);
-/* enabled: Docker's default capability set (the default of berth_spec_new()); disabled: no
+/* enabled: Docker's default capability set without CAP_MKNOD (berth has no device cgroup yet;
+ * the default of berth_spec_new()); disabled: no
  * capabilities at all, even for uid 0. For an OCI config, enabling replaces its set. */
 BERTH_API int berth_spec_set_default_capabilities(struct berth_spec *s, bool enabled,
 						  struct berth_error **err);

@@ -46,12 +46,27 @@ def caps_config(sets):
 
 
 def test_spec_writes_docker_default_capabilities(rt, tmp_path):
+    """Docker's set without CAP_MKNOD: berth has no device cgroup to make the nodes a container
+    creates unusable."""
     rt.ok("spec", cwd=tmp_path)
     caps = json.loads((tmp_path / "config.json").read_text())["process"]["capabilities"]
     for name in ("bounding", "effective", "permitted"):
-        assert sorted(caps[name]) == sorted(DOCKER_CAPS)
+        assert sorted(caps[name]) == sorted(set(DOCKER_CAPS) - {"CAP_MKNOD"})
     assert caps.get("inheritable", []) == []  # CVE-2022-29162
     assert caps.get("ambient", []) == []
+
+
+def test_default_capabilities_make_no_device_nodes(rt, bundle, tmp_path):
+    """With the capabilities `spec` writes, a container's root cannot make a device node (a
+    block device of the host's disk, say) in its /dev, but FIFOs still work."""
+    rt.ok("spec", cwd=tmp_path)
+    spec = json.loads((tmp_path / "config.json").read_text())
+    bundle.config["process"]["capabilities"] = spec["process"]["capabilities"]
+    bundle.save()
+    result = rt.sh(bundle, "mknod /dev/disk b 8 0 && echo MKNOD-WORKED; "
+                           "mknod /tmp/fifo p && echo FIFO-WORKED", check=False)
+    assert "MKNOD-WORKED" not in result.stdout, result.stdout
+    assert "FIFO-WORKED" in result.stdout, result.stdout + result.stderr
 
 
 def test_default_capabilities_inside(rt, bundle):

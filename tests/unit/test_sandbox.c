@@ -272,7 +272,7 @@ static void test_defaults(void **state)
 	       "cat /sys/class/net/lo/flags; ls /sys/class/net; echo pid $$; touch /written && echo rw",
 	       &res);
 	assert_int_equal(res.code, 0);
-	assert_string_equal(res.out, "CapEff:\t00000000a80425fb\nNoNewPrivs:\t1\nSeccomp:\t2\nberth\n"
+	assert_string_equal(res.out, "CapEff:\t00000000a00425fb\nNoNewPrivs:\t1\nSeccomp:\t2\nberth\n"
 				     "0x9\nlo\npid 1\nrw\n");
 	destroy_checked(f);
 	char path[256];
