@@ -206,29 +206,18 @@ if [ -n "$json_dir" ]; then
 	cp "$tmp"/json/*.json "$json_dir"/
 fi
 
-python3 - "$tmp/json" "$ROUNDS" "${out:-}" "$(dpkg-query -W -f '${Version}' containernetworking-plugins 2>/dev/null || echo '?')" "$(nproc)" <<'EOF'
-import datetime, json, statistics, sys
+PYTHONPATH=$here python3 - "$tmp/json" "$ROUNDS" "${out:-}" "$(dpkg-query -W -f '${Version}' containernetworking-plugins 2>/dev/null || echo '?')" "$(nproc)" <<'EOF'
+import datetime, sys
+
+import hyperfine_rounds  # tests/bench/hyperfine_rounds.py
 
 jdir, rounds, out, cni_version, ncpu = sys.argv[1:6]
 rounds = int(rounds)
 
 def load(bench):
-    pooled, per_round = {}, []
-    for r in range(rounds):
-        with open(f"{jdir}/{bench}-{r}.json") as f:
-            res = json.load(f)["results"]
-        per_round.append({x["command"]: x["median"] for x in res})
-        for x in res:
-            p = pooled.setdefault(x["command"], {"times": [], "cpu": 0.0})
-            p["times"] += x["times"]
-            p["cpu"] += (x["user"] + x["system"]) * len(x["times"])
-    for p in pooled.values():
-        p["median"] = statistics.median(p["times"])
-        p["cpu"] /= len(p["times"])
-    return pooled, per_round
+    return hyperfine_rounds.load(jdir, bench, rounds)
 
-def fmt(s):
-    return f"{s * 1000:.1f} ms" if s < 1 else f"{s:.2f} s"
+fmt = hyperfine_rounds.fmt
 
 benches = [("a", "one pod, create + remove"), ("b", "one pod, create alone")]
 rows, lines, setup = [], [], None

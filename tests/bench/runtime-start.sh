@@ -273,29 +273,18 @@ if [ -n "$json_dir" ]; then
 	cp "$tmp"/json/*.json "$json_dir"/
 fi
 
-python3 - "$tmp/json" "$ROUNDS" "${out:-}" "$(crun --version | head -1)" "$(nproc)" "$cgroups" <<'EOF'
-import datetime, json, statistics, sys
+PYTHONPATH=$here python3 - "$tmp/json" "$ROUNDS" "${out:-}" "$(crun --version | head -1)" "$(nproc)" "$cgroups" <<'EOF'
+import datetime, sys
+
+import hyperfine_rounds  # tests/bench/hyperfine_rounds.py
 
 jdir, rounds, out, crun_version, ncpu, cgroups = sys.argv[1:7]
 rounds = int(rounds)
 
 def load(bench):
-    pooled, per_round = {}, []
-    for r in range(rounds):
-        with open(f"{jdir}/{bench}-{r}.json") as f:
-            res = json.load(f)["results"]
-        per_round.append({x["command"]: x["median"] for x in res})
-        for x in res:
-            p = pooled.setdefault(x["command"], {"times": [], "cpu": 0.0})
-            p["times"] += x["times"]
-            p["cpu"] += (x["user"] + x["system"]) * len(x["times"])
-    for p in pooled.values():
-        p["median"] = statistics.median(p["times"])
-        p["cpu"] /= len(p["times"])
-    return pooled, per_round
+    return hyperfine_rounds.load(jdir, bench, rounds)
 
-def fmt(s):
-    return f"{s * 1000:.1f} ms" if s < 1 else f"{s:.2f} s"
+fmt = hyperfine_rounds.fmt
 
 benches = [("a", "one container (run /bin/true, removed on exit)"),
            ("b", "100 sequential containers")]
