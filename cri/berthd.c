@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,9 +121,22 @@ static int load_config(struct berthd_config *cfg, const struct cli *cli, struct 
 	return r < 0 ? r : berthd_config_finish(cfg, err);
 }
 
-/* The process's own setup: threads, fds, signals, and the one-daemon-per-state lock. */
+/* berthd's memory is mostly what malloc keeps, not what it uses: a worker's burst (libnftables
+ * asks for a 2 MiB batch per pod network) would otherwise raise glibc's mmap threshold to its
+ * size, and every later burst would be carved from a per-thread arena that never shrinks. One
+ * arena for the few workers, big blocks always mapped (and unmapped when freed), and free memory
+ * at the top of the heap returned early. */
+static void limit_malloc_footprint(void)
+{
+	mallopt(M_ARENA_MAX, 1);
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+}
+
+/* The process's own setup: memory, threads, fds, signals, and the one-daemon-per-state lock. */
 static int prepare_process(const struct berthd_config *cfg, int *ret_lock, struct berth_error **err)
 {
+	limit_malloc_footprint();
 	char n[16];
 	snprintf(n, sizeof(n), "%u", cfg->workers);
 	/* libuv reads it once, at the first uv_queue_work */

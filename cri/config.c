@@ -76,6 +76,7 @@ static const struct key keys[] = {
 	ENUM("log_level", S_LEVEL, log_level, "info", level_names, "level"),
 	ENUM("log_format", S_BOOL, log_json, "text", format_names, "format"),
 	STR("shim_path", K_PATH, shim_path, BERTH_SHIM_PATH),
+	STR("berth_path", K_PATH, berth_path, BERTH_PATH),
 	NUM("workers", K_UINT, S_UNSIGNED, workers, "8", 1, 256),
 	NUM("container_log_max_size", K_SIZE, S_U64, container_log_max_size, "10M", 0, ULLONG_MAX),
 	NUM("container_log_max_files", K_UINT, S_UNSIGNED, container_log_max_files, "5", 1, 1000),
@@ -98,7 +99,7 @@ static const struct key keys[] = {
 #define NKEYS ARRAY_SIZE(keys)
 
 const char *const berthd_config_keys[] = {
-	"root", "state", "socket", "socket_group", "log_level", "log_format", "shim_path",
+	"root", "state", "socket", "socket_group", "log_level", "log_format", "shim_path", "berth_path",
 	"workers", "container_log_max_size", "container_log_max_files", "log_dir",
 	"cgroup_parent", "cgroup_driver", "network", "bridge", "subnet", "subnet6", "mtu",
 	"cni_conf_dir", "cni_bin_dir", "registries", "auth_file", "stop_timeout", NULL,

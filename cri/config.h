@@ -30,6 +30,7 @@ struct berthd_config {
 	enum log_level log_level; /* log_level = info */
 	bool log_json;         /* log_format = text | json */
 	char *shim_path;       /* shim_path = <libexecdir>/berth/berth-shim */
+	char *berth_path;      /* berth_path = <bindir>/berth: runs the pulls */
 	unsigned workers;      /* workers = 8: worker threads for blocking work */
 	uint64_t container_log_max_size; /* container_log_max_size = 10M (0: never rotate) */
 	unsigned container_log_max_files; /* container_log_max_files = 5 */

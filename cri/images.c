@@ -3,6 +3,7 @@
  * container's rootfs lease keeps its snapshots even when its image's name is removed. */
 #include "cri/manager-internal.h"
 #include "base/cleanup.h"
+#include "base/command.h"
 #include "base/json.h"
 #include "base/log.h"
 
@@ -84,31 +85,87 @@ static int write_auth_file(struct manager *m, const struct manager_pull_auth *au
 	return 0;
 }
 
-/* The pull itself: through the manager's store, or, with credentials, through a second handle
- * on the same store (the store locks for itself) that reads them from a private auth file. */
-static int pull_into_store(struct manager *m, const char *norm, const struct manager_pull_auth *auth,
+/* errno's value for its name ("EACCES"), as `berth image pull --format json` reports it. */
+static int errno_of_name(const char *name)
+{
+	for (int e = 1; name && e < 4096; e++) {
+		const char *n = strerrorname_np(e);
+		if (n && strcmp(n, name) == 0)
+			return e;
+	}
+	return EIO;
+}
+
+/* What `berth image pull --format json` printed: the manifest digest, or its error. */
+static int pull_outcome(const struct command_result *res, const char *norm,
+			struct berth_error **err)
+{
+	_cleanup_(bjson_freep) struct json *j = NULL;
+	if (!res->out.buf || bjson_parse(res->out.buf, &j, NULL) < 0) {
+		char excerpt[256];
+		command_stderr_excerpt(res, excerpt, sizeof(excerpt));
+		return berth_error_set(err, EIO, "berth image pull %s: exit status %d%s%s", norm,
+				       res->status, excerpt[0] ? ": " : "", excerpt);
+	}
+	const struct json *e = bjson_object_get(j, "error");
+	if (e) {
+		const char *msg = bjson_string(bjson_object_get(e, "message"));
+		return berth_error_set(err, errno_of_name(bjson_string(bjson_object_get(e, "code"))),
+				       "%s", msg ? msg : "failed");
+	}
+	if (res->status != 0 || !bjson_string(bjson_object_get(j, "digest")))
+		return berth_error_set(err, EIO, "berth image pull %s: exit status %d without a digest",
+				       norm, res->status);
+	return 0;
+}
+
+/* The pull itself runs in `berth image pull` on the same store (the store locks for itself):
+ * berthd links no HTTP, TLS or archive library, and a pull's memory is the helper's, gone when
+ * it ends. auth_file: credentials for this pull only (else the configured auth_file). */
+static int pull_into_store(struct manager *m, const char *norm, const char *auth_file,
 			   struct berth_error **err)
 {
+	const struct berthd_config *cfg = m->cfg;
+	const char *argv[16];
+	size_t n = 0;
+	argv[n++] = cfg->berth_path;
+	argv[n++] = "--root";
+	argv[n++] = cfg->root;
+	/* the configured file is optional: without it, the store's own default applies */
+	if (cfg->registries && access(cfg->registries, F_OK) == 0) {
+		argv[n++] = "--registries";
+		argv[n++] = cfg->registries;
+	}
+	if (auth_file || cfg->auth_file) {
+		argv[n++] = "--authfile";
+		argv[n++] = auth_file ? auth_file : cfg->auth_file;
+	}
+	const char *tail[] = { "image", "pull", "--format", "json", norm, NULL };
+	memcpy(argv + n, tail, sizeof(tail));
+	const struct command c = { .path = cfg->berth_path,
+				   .argv = (char *const *)argv,
+				   .out_max = 64 * 1024,
+				   .err_max = 64 * 1024 };
+	struct command_result res;
+	int r = command_run(&c, &res);
+	if (r < 0)
+		r = berth_error_setsys(err, -r, "running %s", cfg->berth_path);
+	else
+		r = pull_outcome(&res, norm, err);
+	command_result_clear(&res);
+	return r;
+}
+
+static int pull_with_auth(struct manager *m, const char *norm, const struct manager_pull_auth *auth,
+			  struct berth_error **err)
+{
 	if (!auth)
-		return image_pull(m->images, norm, NULL, NULL, NULL, NULL, err);
+		return pull_into_store(m, norm, NULL, err);
 	_cleanup_free_ char *auth_file = NULL;
 	int r = write_auth_file(m, auth, &auth_file, err);
 	if (r < 0)
 		return r;
-	const struct berthd_config *cfg = m->cfg;
-	struct image_store_options o = {
-		.root = cfg->root,
-		.registries_config = cfg->registries && access(cfg->registries, F_OK) == 0
-					     ? cfg->registries
-					     : NULL,
-		.auth_file = auth_file,
-	};
-	struct image_store *s = NULL;
-	r = image_store_open(&o, &s, err);
-	if (r >= 0) {
-		r = image_pull(s, norm, NULL, NULL, NULL, NULL, err);
-		image_store_free(s);
-	}
+	r = pull_into_store(m, norm, auth_file, err);
 	if (unlink(auth_file) < 0)
 		log_warn("removing %s: %m", auth_file);
 	return r;
@@ -128,7 +185,7 @@ int manager_image_pull_auth(struct manager *m, const char *name,
 	int r = image_reference_normalize(name, &norm, err);
 	if (r < 0)
 		return berth_error_wrap(err, "image");
-	if ((r = pull_into_store(m, norm, auth, err)) < 0)
+	if ((r = pull_with_auth(m, norm, auth, err)) < 0)
 		return berth_error_wrap(err, "pull %s", norm);
 	if ((r = summary_of(m, norm, ret, err)) < 0)
 		return berth_error_wrap(err, "pull %s", norm);

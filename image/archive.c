@@ -156,7 +156,7 @@ static int member_create_tmp(struct import *im, struct member *m, struct berth_e
 	}
 }
 
-static int copy_data(struct import *im, struct archive *a, struct member *m, int fd, struct sha256 *h,
+static int copy_data(struct import *im, struct archive *a, struct member *m, int fd, struct digest_stream *h,
 		     struct berth_error **err)
 {
 	_cleanup_free_ char *buf = malloc(COPY_BUF);
@@ -176,7 +176,7 @@ static int copy_data(struct import *im, struct archive *a, struct member *m, int
 		int r = write_all(fd, buf, (size_t)n);
 		if (r < 0)
 			return berth_error_setsys(err, -r, "%s/ingest/%s", im->s->root, m->tmp);
-		sha256_update(h, buf, (size_t)n);
+		digest_stream_update(h, buf, (size_t)n);
 		m->size += (uint64_t)n;
 	}
 }
@@ -186,13 +186,13 @@ static int member_copy(struct import *im, struct archive *a, struct member *m, s
 	_cleanup_close_ int fd = member_create_tmp(im, m, err);
 	if (fd < 0)
 		return fd;
-	struct sha256 h;
-	int r = sha256_init(&h, err);
+	struct digest_stream h;
+	int r = digest_stream_init(&h, err);
 	if (r < 0)
 		return r;
 	r = copy_data(im, a, m, fd, &h, err);
-	sha256_final(&h, m->digest);
-	sha256_free(&h);
+	digest_stream_final(&h, m->digest);
+	digest_stream_free(&h);
 	return r;
 }
 

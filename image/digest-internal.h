@@ -1,4 +1,7 @@
-/* sha256 digests in the OCI form "sha256:<64 lowercase hex>", over OpenSSL's libcrypto. */
+/* sha256 digests in the OCI form "sha256:<64 lowercase hex>". Small buffers (manifests, configs,
+ * names) are hashed by base/hash.c; a stream (a blob as it downloads, a layer as it unpacks) by
+ * OpenSSL's libcrypto in digest-stream.c, several times faster on big data and linked only by
+ * the programs that pull or import. */
 #ifndef BERTH_IMAGE_DIGEST_INTERNAL_H
 #define BERTH_IMAGE_DIGEST_INTERNAL_H
 #include "base/error.h"
@@ -8,15 +11,19 @@
 #define DIGEST_HEX_LEN 64
 #define DIGEST_LEN (7 + DIGEST_HEX_LEN) /* "sha256:" + hex */
 
-struct sha256 {
+struct digest_stream {
 	void *ctx; /* EVP_MD_CTX */
 };
 
-int sha256_init(struct sha256 *s, struct berth_error **err);
-void sha256_update(struct sha256 *s, const void *buf, size_t len);
+int digest_stream_init(struct digest_stream *s, struct berth_error **err);
+void digest_stream_update(struct digest_stream *s, const void *buf, size_t len);
 /* Writes "sha256:<hex>" (DIGEST_LEN + 1 bytes with the NUL) and resets s for reuse. */
-void sha256_final(struct sha256 *s, char out[DIGEST_LEN + 1]);
-void sha256_free(struct sha256 *s);
+void digest_stream_final(struct digest_stream *s, char out[DIGEST_LEN + 1]);
+void digest_stream_free(struct digest_stream *s);
+/* The digest of a file's whole content (dirfd/name, not following a symlink): -errno on error. */
+int digest_of_file(int dirfd, const char *name, char out[DIGEST_LEN + 1]);
+/* Formats a raw 32-byte sha256 as "sha256:<hex>". */
+void digest_format(const unsigned char md[32], char out[DIGEST_LEN + 1]);
 
 int digest_of_buffer(const void *buf, size_t len, char out[DIGEST_LEN + 1], struct berth_error **err);
 /* Accepts exactly "sha256:" and 64 lowercase hex digits; any other algorithm is refused by name.

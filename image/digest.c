@@ -1,35 +1,14 @@
-/* sha256 for blobs, diffIDs and chain IDs. */
+/* Digests of small buffers, and their syntax. */
 #include "image/digest-internal.h"
 
+#include "base/hash.h"
+
 #include <errno.h>
-#include <openssl/evp.h>
 #include <string.h>
 
-int sha256_init(struct sha256 *s, struct berth_error **err)
-{
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
-		EVP_MD_CTX_free(ctx);
-		s->ctx = NULL;
-		return berth_error_set(err, ENOMEM, "cannot set up sha256");
-	}
-	s->ctx = ctx;
-	return 0;
-}
-
-void sha256_update(struct sha256 *s, const void *buf, size_t len)
-{
-	EVP_DigestUpdate(s->ctx, buf, len);
-}
-
-void sha256_final(struct sha256 *s, char out[DIGEST_LEN + 1])
+void digest_format(const unsigned char md[32], char out[DIGEST_LEN + 1])
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char md[32];
-	unsigned int n = 0;
-
-	EVP_DigestFinal_ex(s->ctx, md, &n);
-	EVP_DigestInit_ex(s->ctx, EVP_sha256(), NULL);
 	memcpy(out, "sha256:", 7);
 	for (unsigned int i = 0; i < 32; i++) {
 		out[7 + 2 * i] = hex[md[i] >> 4];
@@ -38,21 +17,11 @@ void sha256_final(struct sha256 *s, char out[DIGEST_LEN + 1])
 	out[DIGEST_LEN] = '\0';
 }
 
-void sha256_free(struct sha256 *s)
-{
-	EVP_MD_CTX_free(s->ctx);
-	s->ctx = NULL;
-}
-
 int digest_of_buffer(const void *buf, size_t len, char out[DIGEST_LEN + 1], struct berth_error **err)
 {
-	struct sha256 s;
-	int r = sha256_init(&s, err);
-	if (r < 0)
-		return r;
-	sha256_update(&s, buf, len);
-	sha256_final(&s, out);
-	sha256_free(&s);
+	uint8_t md[SHA256_DIGEST_LEN];
+	sha256(buf, len, md);
+	digest_format(md, out);
 	return 0;
 }
 

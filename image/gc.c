@@ -1,4 +1,4 @@
-/* Removal, garbage collection, verification and disk usage of the image store.
+/* Removal, garbage collection and disk usage of the image store.
  *
  * What is kept: every blob an index.json name reaches (manifest, config, layers), every snapshot
  * of those images' chain IDs, and every snapshot a lease (a container root filesystem) names.
@@ -87,7 +87,7 @@ static int mark_image(struct image_store *s, const char *manifest_digest, struct
 }
 
 /* Calls fn for each entry name of a directory of the store (not "." or ".."). */
-static int for_each_entry(int dirfd, int (*fn)(void *opaque, const char *name), void *opaque)
+int store_for_each_entry(int dirfd, int (*fn)(void *opaque, const char *name), void *opaque)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd < 0 ? NULL : fdopendir(fd);
@@ -135,7 +135,7 @@ static int collect_roots(struct image_store *s, const struct store_entry *v, siz
 		r = mark_image(s, v[i].desc.digest, roots);
 	struct lease_ctx c = { .s = s, .snapshots = &roots->snapshots };
 	if (r == 0)
-		r = for_each_entry(s->leases_fd, mark_lease, &c);
+		r = store_for_each_entry(s->leases_fd, mark_lease, &c);
 	hexset_seal(&roots->blobs);
 	hexset_seal(&roots->snapshots);
 	return r;
@@ -198,11 +198,11 @@ static int gc_locked(struct image_store *s, struct image_gc_result *res, struct 
 	store_entries_free(v, n);
 	struct sweep w = { .s = s, .roots = &roots, .res = res };
 	if (r == 0)
-		r = for_each_entry(s->blobs_fd, sweep_blob, &w);
+		r = store_for_each_entry(s->blobs_fd, sweep_blob, &w);
 	if (r == 0)
-		r = for_each_entry(s->snapshots_fd, sweep_snapshot, &w);
+		r = store_for_each_entry(s->snapshots_fd, sweep_snapshot, &w);
 	if (r == 0)
-		r = for_each_entry(s->ingest_fd, sweep_ingest, &w);
+		r = store_for_each_entry(s->ingest_fd, sweep_ingest, &w);
 	roots_clear(&roots);
 	return r < 0 ? berth_error_setsys(err, -r, "garbage collection in %s", s->root) : 0;
 }
@@ -294,7 +294,7 @@ int image_prune(struct image_store *s, bool all_unused, struct image_gc_result *
 	if (all_unused) {
 		struct hexset snapshots = { 0 }, images = { 0 };
 		struct lease_ctx c = { .s = s, .snapshots = &snapshots, .images = &images };
-		int r = for_each_entry(s->leases_fd, mark_lease, &c);
+		int r = store_for_each_entry(s->leases_fd, mark_lease, &c);
 		hexset_seal(&images);
 		size_t removed = 0;
 		if (r < 0)
@@ -307,138 +307,6 @@ int image_prune(struct image_store *s, bool all_unused, struct image_gc_result *
 			return r;
 	}
 	return gc_locked(s, res, err);
-}
-
-/* ---- check ---- */
-
-struct problems {
-	char **v;
-	size_t n;
-	int oom;
-};
-
-__attribute__((format(printf, 2, 3))) static void problem(struct problems *p, const char *fmt, ...)
-{
-	char *line = NULL;
-	va_list ap;
-	va_start(ap, fmt);
-	int r = vasprintf(&line, fmt, ap);
-	va_end(ap);
-	char **v = r < 0 ? NULL : realloc(p->v, (p->n + 2) * sizeof(char *));
-	if (!v) {
-		free(r < 0 ? NULL : line);
-		p->oom = 1;
-		return;
-	}
-	p->v = v;
-	p->v[p->n++] = line;
-	p->v[p->n] = NULL;
-}
-
-struct check_ctx {
-	struct image_store *s;
-	struct problems *p;
-};
-
-static int verify_file_digest(int dirfd, const char *name, char out[DIGEST_LEN + 1])
-{
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -errno;
-	struct sha256 h;
-	if (sha256_init(&h, NULL) < 0)
-		return -ENOMEM;
-	static __thread char buf[1 << 16];
-	ssize_t n;
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		sha256_update(&h, buf, (size_t)n);
-	int e = n < 0 ? -errno : 0;
-	sha256_final(&h, out);
-	sha256_free(&h);
-	return e;
-}
-
-static int check_blob(void *opaque, const char *name)
-{
-	struct check_ctx *c = opaque;
-	char got[DIGEST_LEN + 1], want[DIGEST_LEN + 8];
-	snprintf(want, sizeof(want), "sha256:%s", name);
-	if (!digest_is_valid(want)) {
-		problem(c->p, "blob %s: not a sha256 digest name", name);
-		return 0;
-	}
-	int r = verify_file_digest(c->s->blobs_fd, name, got);
-	if (r < 0)
-		problem(c->p, "blob %s: %s", want, strerror(-r));
-	else if (strcmp(got, want) != 0)
-		problem(c->p, "blob %s: content has digest %s", want, got);
-	return 0;
-}
-
-static void check_snapshot(struct check_ctx *c, const char *image, size_t i, const char *chain, const char *diff_id)
-{
-	char path[DIGEST_HEX_LEN + 16];
-	snprintf(path, sizeof(path), "%s/info.json", digest_hex(chain));
-	_cleanup_free_ char *text = NULL;
-	_cleanup_(bjson_freep) struct json *j = NULL;
-	if (read_file_at(c->s->snapshots_fd, path, &text, NULL, NULL) < 0 || bjson_parse(text, &j, NULL) < 0) {
-		problem(c->p, "image %s: layer %zu: snapshot %s is missing or has no readable info.json", image, i, chain);
-		return;
-	}
-	const char *got_chain = bjson_string(bjson_object_get(j, "chainID"));
-	const char *got_diff = bjson_string(bjson_object_get(j, "diffID"));
-	if (!got_chain || strcmp(got_chain, chain) != 0 || !got_diff || strcmp(got_diff, diff_id) != 0)
-		problem(c->p, "image %s: layer %zu: snapshot %s records chainID %s and diffID %s", image, i, chain,
-			got_chain ? got_chain : "none", got_diff ? got_diff : "none");
-	snprintf(path, sizeof(path), "%s/fs", digest_hex(chain));
-	struct stat st;
-	if (fstatat(c->s->snapshots_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
-		problem(c->p, "image %s: layer %zu: snapshot %s has no fs directory", image, i, chain);
-}
-
-static void check_image(struct check_ctx *c, const struct store_entry *e)
-{
-	struct berth_error *err = NULL;
-	struct stored_image im;
-	if (stored_image_load(c->s, e->desc.digest, &im, &err) < 0) {
-		problem(c->p, "image %s: %s", e->name, err && err->msg ? err->msg : "cannot be read");
-		berth_error_free(err);
-		return;
-	}
-	for (size_t i = 0; i < im.manifest.n_layers; i++) {
-		const struct descriptor *d = &im.manifest.layers[i];
-		if (!store_blob_exists(c->s, d->digest, d->size))
-			problem(c->p, "image %s: layer %zu: blob %s is missing or not %llu bytes", e->name, i, d->digest,
-				(unsigned long long)d->size);
-		check_snapshot(c, e->name, i, im.chains[i], im.config.diff_ids[i]);
-	}
-	stored_image_clear(&im);
-}
-
-int image_check(struct image_store *s, char ***ret_problems, struct berth_error **err)
-{
-	_cleanup_close_ int lock = store_lock(s, false, err);
-	if (lock < 0)
-		return lock;
-	struct store_entry *v = NULL;
-	size_t n = 0;
-	int r = store_index_load(s, &v, &n, err);
-	if (r < 0)
-		return r;
-	struct problems p = { 0 };
-	struct check_ctx c = { .s = s, .p = &p };
-	r = for_each_entry(s->blobs_fd, check_blob, &c);
-	for (size_t i = 0; r == 0 && i < n; i++)
-		check_image(&c, &v[i]);
-	store_entries_free(v, n);
-	if (r == 0 && p.oom)
-		r = -ENOMEM;
-	if (r < 0) {
-		strv_free(p.v);
-		return berth_error_setsys(err, -r, "checking %s", s->root);
-	}
-	*ret_problems = p.v;
-	return 0;
 }
 
 /* ---- disk usage ---- */

@@ -5,12 +5,12 @@
 
 #include "base/cleanup.h"
 #include "base/fileutil.h"
+#include "base/hash.h"
 #include "base/json.h"
 #include "base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,7 +219,7 @@ static int parse_config(struct registry_config *c, const struct json *root, cons
 }
 
 /* Decodes base64 text that must come out as NUL-free text. */
-static int base64_decode(const char *in, char **ret)
+static int decode_base64_text(const char *in, char **ret)
 {
 	size_t n = strlen(in);
 	if (n == 0 || n % 4 != 0 || n > 65536)
@@ -227,11 +227,9 @@ static int base64_decode(const char *in, char **ret)
 	_cleanup_free_ unsigned char *out = malloc(n / 4 * 3 + 1);
 	if (!out)
 		return -ENOMEM;
-	int len = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
+	long len = base64_decode(in, n, out);
 	if (len < 0)
 		return -EINVAL;
-	/* EVP_DecodeBlock counts the padding as zero bytes */
-	len -= (in[n - 1] == '=') + (in[n - 2] == '=');
 	out[len] = '\0';
 	if (memchr(out, '\0', (size_t)len))
 		return -EINVAL;
@@ -274,7 +272,7 @@ static int parse_credential(struct credential *cr, const char *key, const struct
 	if (auth && *auth) {
 		_cleanup_free_ char *plain = NULL;
 		char *colon = NULL;
-		if (base64_decode(auth, &plain) < 0 || !(colon = strchr(plain, ':'))) {
+		if (decode_base64_text(auth, &plain) < 0 || !(colon = strchr(plain, ':'))) {
 			free_secret(TAKE_PTR(plain));
 			return berth_error_set(err, EINVAL,
 					       "%s: %s.auth: not base64 of user:password", file,

@@ -37,6 +37,13 @@ int store_lock(struct image_store *s, bool exclusive, struct berth_error **err);
 /* index.json's read-modify-write lock (root/index.lock), always exclusive. */
 int store_index_lock(struct image_store *s, struct berth_error **err);
 
+/* Unfinished snapshots are directories .tmp-<pid>-<chain hex> under snapshots/. */
+#define TMP_PREFIX ".tmp-"
+
+int store_fsync_dir(int dirfd);
+/* Calls fn for each entry of dirfd but "." and ".." (in gc.c); stops at fn's first error. */
+int store_for_each_entry(int dirfd, int (*fn)(void *opaque, const char *name), void *opaque);
+
 /* ---- blobs ---- */
 bool store_blob_exists(struct image_store *s, const char *digest, uint64_t size);
 int store_blob_open(struct image_store *s, const char *digest, struct berth_error **err);
@@ -54,7 +61,7 @@ struct ingest {
 	char digest[DIGEST_LEN + 1];
 	uint64_t size;   /* expected */
 	uint64_t offset; /* bytes already there */
-	struct sha256 hash;
+	struct digest_stream hash;
 };
 int ingest_open(struct image_store *s, const char *digest, uint64_t size, struct ingest *ret,
 		struct berth_error **err);

@@ -45,7 +45,7 @@
 
 struct feed {
 	struct archive *outer;
-	struct sha256 hash;
+	struct digest_stream hash;
 	uint64_t max_bytes;
 	uint64_t bytes; /* the feeder's own until it is joined */
 	char *mem;      /* CHUNKS chunks of CHUNK_SIZE */
@@ -82,7 +82,7 @@ static ssize_t feed_fill(struct feed *f, char *buf)
 			break;
 		n += (size_t)r;
 	}
-	sha256_update(&f->hash, buf, n);
+	digest_stream_update(&f->hash, buf, n);
 	f->bytes += n;
 	if (f->max_bytes && f->bytes > f->max_bytes) {
 		berth_error_set(&f->err, EFBIG, "layer exceeds the limit of %llu bytes",
@@ -184,7 +184,7 @@ static int feed_open(struct feed *f, int blob_fd, uint64_t max_bytes, struct ber
 	f->outer = archive_read_new();
 	if (!f->mem || !f->outer)
 		return berth_error_set(err, ENOMEM, "read layer: out of memory");
-	int r = sha256_init(&f->hash, err);
+	int r = digest_stream_init(&f->hash, err);
 	if (r < 0)
 		return r;
 	if (archive_read_support_filter_gzip(f->outer) < ARCHIVE_WARN ||
@@ -229,7 +229,7 @@ static int feed_finish(struct feed *f, char diff_id[DIGEST_LEN + 1], struct bert
 			*err = TAKE_PTR(f->err);
 		return -code;
 	}
-	sha256_final(&f->hash, diff_id);
+	digest_stream_final(&f->hash, diff_id);
 	return 0;
 }
 
@@ -243,7 +243,7 @@ static void feed_close(struct feed *f)
 		pthread_join(f->thread, NULL);
 	}
 	archive_read_free(f->outer);
-	sha256_free(&f->hash);
+	digest_stream_free(&f->hash);
 	free(f->mem);
 	berth_error_free(f->err);
 	pthread_mutex_destroy(&f->lock);

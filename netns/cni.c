@@ -8,6 +8,7 @@
 #include "netns/cni-internal.h"
 
 #include "base/cleanup.h"
+#include "base/command.h"
 #include "base/fileutil.h"
 #include "base/json.h"
 #include "base/log.h"
@@ -16,12 +17,9 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/close_range.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -267,204 +265,23 @@ int cni_network_load(const char *dir, struct cni_network **ret, struct berth_err
 
 /* ---- one plugin run ---- */
 
-/* Bounded output: what is beyond max is read and dropped, so the plugin never blocks on us. */
-struct sink {
-	char *buf; /* NUL-terminated */
-	size_t len, max;
-	bool overflow;
-};
-
-static void sink_clear(struct sink *s)
-{
-	free(s->buf);
-	s->buf = NULL;
-}
-
-/* 1: read something, 0: end of file. */
-static int sink_read(int fd, struct sink *s)
-{
-	char chunk[16384];
-	ssize_t n = read(fd, chunk, sizeof(chunk));
-	if (n < 0)
-		return errno == EINTR || errno == EAGAIN ? 1 : -errno;
-	if (n == 0)
-		return 0;
-	size_t take = (size_t)n;
-	if (s->len + take > s->max) {
-		s->overflow = true;
-		take = s->max - s->len;
-	}
-	char *nbuf = realloc(s->buf, s->len + take + 1);
-	if (!nbuf)
-		return -ENOMEM;
-	memcpy(nbuf + s->len, chunk, take);
-	s->buf = nbuf;
-	s->len += take;
-	s->buf[s->len] = '\0';
-	return 1;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Reads stdout and stderr to their ends; -ETIMEDOUT at the deadline, -EMSGSIZE when stdout is
- * over its bound (a result that large is not one). */
-static int collect_output(int out_fd, int err_fd, struct sink *out, struct sink *errs,
-			  int64_t deadline)
-{
-	struct pollfd p[2] = { { .fd = out_fd, .events = POLLIN },
-			       { .fd = err_fd, .events = POLLIN } };
-	struct sink *sinks[2] = { out, errs };
-	while (p[0].fd >= 0 || p[1].fd >= 0) {
-		int64_t left = deadline - now_ms();
-		if (left <= 0)
-			return -ETIMEDOUT;
-		int r = poll(p, 2, (int)left);
-		if (r < 0 && errno != EINTR)
-			return -errno;
-		for (int i = 0; r > 0 && i < 2; i++) {
-			if (p[i].fd < 0 || !p[i].revents)
-				continue;
-			int rr = sink_read(p[i].fd, sinks[i]);
-			if (rr < 0)
-				return rr;
-			/* at the end poll skips it; the caller still owns and closes it */
-			if (rr == 0)
-				p[i].fd = -1;
-		}
-		if (out->overflow)
-			return -EMSGSIZE;
-	}
-	return 0;
-}
-
-/* Between clone and exec, so async-signal-safe calls only. */
-static _Noreturn void child_exec(int in, int out, int errfd, const char *path, char *const env[])
-{
-	/* a daemon's blocked or ignored signals must not carry over into the plugin */
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
-	sigaction(SIGPIPE, &dfl, NULL);
-	/* its own group, so a timeout kills what it started too (bridge runs host-local) */
-	setpgid(0, 0);
-	if (dup2(in, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 ||
-	    dup2(errfd, STDERR_FILENO) < 0)
-		_exit(126);
-	/* descriptors that other threads or libraries opened without O_CLOEXEC stay with us */
-	(void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-	char *const argv[] = { (char *)path, NULL };
-	execve(path, argv, env);
-	static const char msg[] = "berth: execve failed\n";
-	(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
-	_exit(127);
-}
-
-/* Moves fd off 0-2, so dup2 in the child cannot clobber one pipe end with another (a daemon
- * may run with its standard descriptors closed). */
-static int fd_above_stdio(int fd)
-{
-	if (fd < 0 || fd > STDERR_FILENO)
-		return fd;
-	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-	int r = nfd < 0 ? -errno : nfd;
-	close(fd);
-	return r;
-}
-
-static int config_memfd(const char *input)
-{
-	int raw = memfd_create("cni-config", MFD_CLOEXEC);
-	if (raw < 0)
-		return -errno;
-	_cleanup_close_ int fd = fd_above_stdio(raw);
-	if (fd < 0)
-		return fd;
-	int r = write_all(fd, input, strlen(input));
-	if (r < 0)
-		return r;
-	if (lseek(fd, 0, SEEK_SET) < 0)
-		return -errno;
-	return TAKE_FD(fd);
-}
-
-static int pipe_above_stdio(int *ret_r, int *ret_w)
-{
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
-	*ret_r = fd_above_stdio(p[0]);
-	*ret_w = fd_above_stdio(p[1]);
-	return *ret_r < 0 ? *ret_r : *ret_w < 0 ? *ret_w : 0;
-}
-
-/* Until the child exits (not reaped yet), or -ETIMEDOUT at the deadline. */
-static int wait_for_exit(int pidfd, int64_t deadline)
-{
-	for (;;) {
-		int64_t left = deadline - now_ms();
-		if (left <= 0)
-			return -ETIMEDOUT;
-		struct pollfd p = { .fd = pidfd, .events = POLLIN };
-		int r = poll(&p, 1, (int)left);
-		if (r < 0 && errno != EINTR)
-			return -errno;
-		if (r > 0)
-			return 0;
-	}
-}
-
 struct run {
 	const char *type;
 	const char *command;
-	struct sink out, errs;
-	int status; /* as a shell reports it */
+	struct command_result res;
 };
 
 /* Runs path with env and input on stdin; the outcome in run. Errors are about running it. */
 static int spawn_and_collect(const char *path, char *const env[], const char *input,
 			     struct run *run, struct berth_error **err)
 {
-	_cleanup_close_ int in = config_memfd(input);
-	if (in < 0)
-		return berth_error_setsys(err, -in, "CNI plugin %s (%s): config memfd", run->type,
-					  run->command);
-	_cleanup_close_ int out_r = -EBADF, out_w = -EBADF, err_r = -EBADF, err_w = -EBADF;
-	int r = pipe_above_stdio(&out_r, &out_w);
-	if (r >= 0)
-		r = pipe_above_stdio(&err_r, &err_w);
-	if (r < 0)
-		return berth_error_setsys(err, -r, "CNI plugin %s (%s): pipe", run->type,
-					  run->command);
-
-	int64_t deadline = now_ms() + plugin_timeout_ms;
-	_cleanup_close_ int pidfd = -EBADF;
-	pid_t pid = process_clone(0, -1, &pidfd);
-	if (pid < 0)
-		return berth_error_setsys(err, -pid, "CNI plugin %s (%s): start %s", run->type,
-					  run->command, path);
-	if (pid == 0)
-		child_exec(in, out_w, err_w, path, env);
-	closep(&out_w);
-	closep(&err_w);
-	out_w = err_w = -EBADF;
-
-	r = collect_output(out_r, err_r, &run->out, &run->errs, deadline);
-	if (r >= 0)
-		r = wait_for_exit(pidfd, deadline);
-	if (r < 0) {
-		/* the leader is not reaped yet, so its pid still names its group */
-		(void)kill(-pid, SIGKILL);
-		(void)process_signal(pidfd, SIGKILL);
-	}
-	run->status = process_wait(pidfd, -1);
-	if (r >= 0 && run->status < 0)
-		r = run->status;
+	const struct command c = { .path = path,
+				   .env = env,
+				   .input = input,
+				   .timeout_ms = plugin_timeout_ms,
+				   .out_max = CNI_STDOUT_MAX,
+				   .err_max = CNI_STDERR_MAX };
+	int r = command_run(&c, &run->res);
 	if (r == -ETIMEDOUT)
 		return berth_error_set(err, ETIMEDOUT,
 				       "CNI plugin %s (%s): no answer within %d ms, killed",
@@ -474,22 +291,9 @@ static int spawn_and_collect(const char *path, char *const env[], const char *in
 				       "CNI plugin %s (%s): more than %u bytes of output, killed",
 				       run->type, run->command, CNI_STDOUT_MAX);
 	if (r < 0)
-		return berth_error_setsys(err, -r, "CNI plugin %s (%s): wait", run->type,
-					  run->command);
+		return berth_error_setsys(err, -r, "CNI plugin %s (%s): running %s", run->type,
+					  run->command, path);
 	return 0;
-}
-
-/* The last line or so of stderr, on one line, for a message. */
-static void stderr_excerpt(const struct sink *s, char *buf, size_t size)
-{
-	size_t len = s->len;
-	while (len > 0 && strchr(" \t\r\n", s->buf[len - 1]))
-		len--;
-	size_t start = len > size - 1 ? len - (size - 1) : 0;
-	size_t n = 0;
-	for (size_t i = start; i < len; i++)
-		buf[n++] = s->buf[i] == '\n' || s->buf[i] == '\r' ? ' ' : s->buf[i];
-	buf[n] = '\0';
 }
 
 /* The spec's well-known error codes, as errno values. */
@@ -518,7 +322,7 @@ static int plugin_failed(const struct run *run, struct berth_error **err)
 {
 	_cleanup_(bjson_freep) struct json *j = NULL;
 	const char *msg = NULL;
-	if (run->out.len && bjson_parse(run->out.buf, &j, NULL) == 0)
+	if (run->res.out.len && bjson_parse(run->res.out.buf, &j, NULL) == 0)
 		msg = bjson_string(bjson_object_get(j, "msg"));
 	if (msg) {
 		const char *details = bjson_string(bjson_object_get(j, "details"));
@@ -530,13 +334,13 @@ static int plugin_failed(const struct run *run, struct berth_error **err)
 				       has_details ? details : "");
 	}
 	char excerpt[CNI_EXCERPT_MAX + 1];
-	stderr_excerpt(&run->errs, excerpt, sizeof(excerpt));
-	if (run->status > 128)
+	command_stderr_excerpt(&run->res, excerpt, sizeof(excerpt));
+	if (run->res.status > 128)
 		return berth_error_set(err, EIO, "CNI plugin %s (%s): killed by signal %d%s%s",
-				       run->type, run->command, run->status - 128,
+				       run->type, run->command, run->res.status - 128,
 				       excerpt[0] ? ": " : "", excerpt);
 	return berth_error_set(err, EIO, "CNI plugin %s (%s): exit status %d%s%s", run->type,
-			       run->command, run->status, excerpt[0] ? ": " : "", excerpt);
+			       run->command, run->res.status, excerpt[0] ? ": " : "", excerpt);
 }
 
 /* ---- what the plugin is given ---- */
@@ -660,11 +464,11 @@ static int plugin_input(const struct cni_network *n, const struct json *plugin,
 /* An ADD's stdout: a result object. */
 static int parse_result(const struct run *run, struct json **ret, struct berth_error **err)
 {
-	if (run->out.len == 0)
+	if (run->res.out.len == 0)
 		return berth_error_set(err, EPROTO, "CNI plugin %s (ADD): printed no result",
 				       run->type);
 	_cleanup_(bjson_freep) struct json *j = NULL;
-	int r = bjson_parse(run->out.buf, &j, err);
+	int r = bjson_parse(run->res.out.buf, &j, err);
 	if (r < 0)
 		return berth_error_wrap(err, "CNI plugin %s (ADD): result", run->type);
 	if (bjson_type_of(j) != JSON_OBJECT)
@@ -681,9 +485,7 @@ static int invoke(const struct cni_network *n, size_t i, const char *command,
 {
 	const struct json *plugin = n->plugins[i];
 	struct run run = { .type = bjson_string(bjson_object_get(plugin, "type")),
-			   .command = command,
-			   .out.max = CNI_STDOUT_MAX,
-			   .errs.max = CNI_STDERR_MAX };
+			   .command = command };
 	const char *bin_dirs = call->bin_dirs ? call->bin_dirs : CNI_DEFAULT_BIN_DIRS;
 	_cleanup_free_ char *path = NULL, *input = NULL;
 	_cleanup_strv_ char **env = NULL;
@@ -700,15 +502,14 @@ static int invoke(const struct cni_network *n, size_t i, const char *command,
 
 	log_debug("CNI network %s: %s %s for %s", n->name, command, run.type, call->container_id);
 	r = spawn_and_collect(path, env, input, &run, err);
-	if (r >= 0 && run.status != 0)
+	if (r >= 0 && run.res.status != 0)
 		r = plugin_failed(&run, err);
 	else if (r >= 0 && ret_result)
 		r = parse_result(&run, ret_result, err);
-	if (r >= 0 && run.errs.len)
+	if (r >= 0 && run.res.err.len)
 		log_debug("CNI plugin %s (%s) wrote on stderr: %s", run.type, command,
-			  run.errs.buf);
-	sink_clear(&run.out);
-	sink_clear(&run.errs);
+			  run.res.err.buf);
+	command_result_clear(&run.res);
 	return r;
 }
 

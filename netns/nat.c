@@ -51,6 +51,7 @@
 #include "netns/nat-internal.h"
 
 #include "base/cleanup.h"
+#include "base/hash.h"
 #include "base/json.h"
 #include "base/log.h"
 
@@ -60,7 +61,6 @@
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <nftables/libnftables.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
@@ -116,71 +116,46 @@ static void netfilter_sockets_cloexec(void)
 	}
 }
 
-/* The thread's kept context. A socket belongs to the network namespace it was opened in (and
- * keeps it alive), and a forked child must not talk over its parent's: either change makes a
- * new one. */
+/* One kept context for the process, used under a lock: a context costs a millisecond to make and,
+ * once used, keeps a few 128 KiB buffers, so one per worker thread would hold megabytes for
+ * nothing (nft runs are short; they do not contend). A socket belongs to the network namespace it
+ * was opened in (and keeps it alive), and a forked child must not talk over its parent's: either
+ * change makes a new one. */
 struct ctx_cache {
+	pthread_mutex_t lock;
 	struct nft_ctx *ctx;
 	pid_t pid;
 	dev_t ns_dev;
 	ino_t ns_ino;
 };
 
-static pthread_key_t cache_key;
-static int cache_key_error;
-static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static struct ctx_cache cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static void ctx_cache_free_cb(void *p)
+/* The kept context, for the calling thread's network namespace, with cache.lock held. */
+static int nat_ctx_acquire(struct nft_ctx **ret, struct berth_error **err)
 {
-	struct ctx_cache *c = p;
-	if (c->ctx)
-		nft_ctx_free(c->ctx);
-	free(c);
-}
-
-static void cache_key_create(void)
-{
-	cache_key_error = pthread_key_create(&cache_key, ctx_cache_free_cb);
-}
-
-static struct ctx_cache *ctx_cache_get(void)
-{
-	struct ctx_cache *c;
-	if (pthread_once(&cache_once, cache_key_create) != 0 || cache_key_error)
-		return NULL;
-	c = pthread_getspecific(cache_key);
-	if (!c && (c = calloc(1, sizeof(*c))) && pthread_setspecific(cache_key, c) != 0) {
-		free(c);
-		c = NULL;
-	}
-	return c;
-}
-
-/* The thread's context for this network namespace, with the output flags set. Owned by the
- * cache: the caller does not free it. */
-static int nat_ctx(unsigned flags, struct nft_ctx **ret, struct berth_error **err)
-{
-	struct ctx_cache *c = ctx_cache_get();
 	struct stat st;
-	if (!c)
-		return berth_error_set(err, ENOMEM, "nftables: context cache");
 	if (stat("/proc/thread-self/ns/net", &st) < 0)
 		return berth_error_setsys(err, errno, "nftables: /proc/thread-self/ns/net");
-	if (c->ctx && (c->pid != getpid() || c->ns_dev != st.st_dev || c->ns_ino != st.st_ino)) {
-		nft_ctx_free(c->ctx);
-		c->ctx = NULL;
+	pthread_mutex_lock(&cache.lock);
+	if (cache.ctx && cache.pid != getpid())
+		cache.ctx = NULL; /* a forked child's: its parent's context is not its to use or free */
+	if (cache.ctx && (cache.ns_dev != st.st_dev || cache.ns_ino != st.st_ino)) {
+		nft_ctx_free(cache.ctx); /* berthd keeps to one namespace; a test moves on to another */
+		cache.ctx = NULL;
 	}
-	if (!c->ctx) {
-		int r = nat_ctx_new(&c->ctx, err);
-		if (r < 0)
+	if (!cache.ctx) {
+		int r = nat_ctx_new(&cache.ctx, err);
+		if (r < 0) {
+			pthread_mutex_unlock(&cache.lock);
 			return r;
+		}
 		netfilter_sockets_cloexec();
-		c->pid = getpid();
-		c->ns_dev = st.st_dev;
-		c->ns_ino = st.st_ino;
+		cache.pid = getpid();
+		cache.ns_dev = st.st_dev;
+		cache.ns_ino = st.st_ino;
 	}
-	nft_ctx_output_set_flags(c->ctx, flags);
-	*ret = c->ctx;
+	*ret = cache.ctx;
 	return 0;
 }
 
@@ -203,28 +178,30 @@ static int errno_of_message(const char *msg)
 }
 
 /* Runs one buffer of commands (one transaction) with the given output flags; the output, when
- * asked for, lives until the thread's next run. The error is the first line of nft's report:
- * the rest repeats the command and underlines the culprit. */
-static int nat_run(unsigned flags, const char *cmds, const char *what, const char **ret_out,
+ * asked for, in *ret_out (malloc'd). The error is the first line of nft's report: the rest
+ * repeats the command and underlines the culprit. */
+static int nat_run(unsigned flags, const char *cmds, const char *what, char **ret_out,
 		   struct berth_error **err)
 {
 	struct nft_ctx *ctx = NULL;
-	int r = nat_ctx(flags, &ctx, err);
+	int r = nat_ctx_acquire(&ctx, err);
 	if (r < 0)
 		return r;
+	nft_ctx_output_set_flags(ctx, flags);
 	r = nft_run_cmd_from_buffer(ctx, cmds);
 	/* reading a buffer empties it, so the kept context starts clean next time */
 	const char *out = nft_ctx_get_output_buffer(ctx);
 	const char *msg = nft_ctx_get_error_buffer(ctx);
-	if (r == 0) {
-		if (ret_out)
-			*ret_out = out;
-		return 0;
+	if (r == 0 && ret_out && !(*ret_out = strdup(out ? out : "")))
+		r = berth_error_set(err, ENOMEM, "nftables: %s: out of memory", what);
+	else if (r != 0) {
+		if (!msg || !*msg)
+			msg = "failed";
+		int len = (int)strcspn(msg, "\n");
+		r = berth_error_set(err, errno_of_message(msg), "nftables: %s: %.*s", what, len, msg);
 	}
-	if (!msg || !*msg)
-		msg = "failed";
-	int len = (int)strcspn(msg, "\n");
-	return berth_error_set(err, errno_of_message(msg), "nftables: %s: %.*s", what, len, msg);
+	pthread_mutex_unlock(&cache.lock);
+	return r;
 }
 
 static bool pod_id_valid(const char *id)
@@ -257,14 +234,12 @@ static int check_pod_id(const char *id, struct berth_error **err)
 static int rule_comment(const char *pod_id, char ret[COMMENT_MAX + 1], struct berth_error **err)
 {
 	size_t len = strlen(pod_id);
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned md_len = 0;
+	uint8_t md[SHA256_DIGEST_LEN];
 	if (len + strlen("berth:") <= COMMENT_MAX) {
 		snprintf(ret, COMMENT_MAX + 1, "berth:%s", pod_id);
 		return 0;
 	}
-	if (!EVP_Digest(pod_id, len, md, &md_len, EVP_sha256(), NULL) || md_len < 8)
-		return berth_error_set(err, EIO, "pod %.*s: cannot hash the id", ID_CUT, pod_id);
+	sha256(pod_id, len, md);
 	int off = snprintf(ret, COMMENT_MAX + 1, "berth:%.*s~", ID_CUT, pod_id);
 	for (int i = 0; i < 8; i++)
 		off += snprintf(ret + off, (size_t)(COMMENT_MAX + 1 - off), "%02x", md[i]);
@@ -505,7 +480,7 @@ static int pod_rule_handles(const char *pod_id, uint64_t **ret, size_t *ret_n, s
 	_cleanup_error_ struct berth_error *e = NULL;
 	_cleanup_free_ uint64_t *handles = NULL;
 	char comment[COMMENT_MAX + 1];
-	const char *out = NULL;
+	_cleanup_free_ char *out = NULL;
 	size_t n = 0;
 	int r = nat_run(NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE, "list chain " TABLE " hostports",
 			"list hostPorts", &out, &e);

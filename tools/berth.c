@@ -37,7 +37,7 @@ static void usage(FILE *f)
 	      "             [--max-layer-size SIZE] [--max-layer-entries N] [--allow-devices] [--debug] COMMAND\n"
 	      "\n"
 	      "commands:\n"
-	      "  image pull [--platform OS/ARCH[/VARIANT]] [-q] NAME\n"
+	      "  image pull [--platform OS/ARCH[/VARIANT]] [-q] [--format text|json] NAME\n"
 	      "  image ls [-q] [--format table|json]\n"
 	      "  image inspect NAME\n"
 	      "  image rm NAME...\n"
@@ -230,18 +230,50 @@ static void on_progress(void *opaque, const struct image_progress *ev)
 		plain_line(l);
 }
 
+/* --format json: the result, or the error with its errno's name, as one JSON object on stdout,
+ * for programs (berthd runs its pulls this way and maps the name back to a gRPC status). */
+static int print_pull_json(const char *name, const char *digest, const struct berth_error *err,
+			   int r)
+{
+	struct json_writer *w = bjson_writer_new(false);
+	bjson_writer_begin_object(w);
+	if (r < 0) {
+		int code = err ? err->code : -r;
+		const char *code_name = strerrorname_np(code);
+		bjson_writer_key(w, "error");
+		bjson_writer_begin_object(w);
+		bjson_writer_kv_string(w, "message", err && err->msg ? err->msg : strerror(code));
+		bjson_writer_kv_string(w, "code", code_name ? code_name : "EIO");
+		bjson_writer_end_object(w);
+	} else {
+		bjson_writer_kv_string(w, "name", name);
+		bjson_writer_kv_string(w, "digest", digest);
+	}
+	bjson_writer_end_object(w);
+	_cleanup_free_ char *text = NULL;
+	if (bjson_writer_finish(w, &text, NULL) < 0)
+		return -ENOMEM;
+	printf("%s\n", text);
+	return 0;
+}
+
 static int cmd_pull(int argc, char **argv, int i)
 {
-	const char *platform = NULL;
+	const char *platform = NULL, *format = "text";
 	bool quiet = false;
 	const struct opt opts[] = {
 		{ "platform", 0, OPT_STRING, &platform },
 		{ "quiet", 'q', OPT_FLAG, &quiet },
+		{ "format", 0, OPT_STRING, &format },
 		{ NULL, 0, 0, NULL },
 	};
 	int r = cli_parse(argc, argv, &i, opts, "image pull");
-	if (r || (r = cli_positional(argc, i, 1, 1, "image pull", "[--platform OS/ARCH[/VARIANT]] [-q] NAME")))
+	if (r || (r = cli_positional(argc, i, 1, 1, "image pull",
+				     "[--platform OS/ARCH[/VARIANT]] [-q] [--format text|json] NAME")))
 		return r;
+	bool json = strcmp(format, "json") == 0;
+	if (!json && strcmp(format, "text") != 0)
+		return cli_usage("image pull: --format %s: expects text or json", format);
 	_cleanup_store_ struct image_store *s = NULL;
 	if ((r = open_store(&s)))
 		return r;
@@ -249,7 +281,7 @@ static int cmd_pull(int argc, char **argv, int i)
 	if (!p)
 		return cli_fail(NULL, -ENOMEM);
 	p->tty = isatty(STDERR_FILENO);
-	p->quiet = quiet;
+	p->quiet = quiet || json;
 	struct berth_error *err = NULL;
 	_cleanup_free_ char *digest = NULL, *name = NULL;
 	r = image_reference_normalize(argv[i], &name, &err);
@@ -257,11 +289,13 @@ static int cmd_pull(int argc, char **argv, int i)
 		r = image_pull(s, argv[i], platform, on_progress, p, &digest, &err);
 	if (p->tty && p->n)
 		draw_all(p, true);
+	if (json && print_pull_json(name, digest, err, r) < 0)
+		return cli_fail(err, -ENOMEM);
 	if (r < 0)
 		return cli_fail(err, r);
-	if (quiet)
+	if (quiet && !json)
 		printf("%s\n", digest);
-	else
+	else if (!json)
 		printf("%s %s\n", name, digest);
 	return 0;
 }

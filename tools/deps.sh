@@ -11,7 +11,7 @@ build="meson ninja-build pkg-config gcc libc6-dev libyajl-dev libcap-dev libsecc
 test="$build python3-pytest crun hyperfine man-db groff-base clang-14 libclang-rt-14-dev
       qemu-system-x86 cpio xz-utils docker-registry skopeo umoci apache2-utils containerd zstd pigz
       python3-zstandard attr containernetworking-plugins iptables iproute2 nftables openssl conmon
-      bash-completion python3-grpcio python3-protobuf protobuf-compiler python3-h2"
+      bash-completion python3-grpcio python3-protobuf protobuf-compiler python3-h2 python3-websocket"
 case $what in
 build) pkgs=$build ;;
 test) pkgs=$test ;;

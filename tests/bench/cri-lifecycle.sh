@@ -26,6 +26,7 @@
 #
 # Environment: BERTHD, BERTH_SHIM, BERTH (default build/cri/berthd, build/tools/berth-shim,
 # build/tools/berth); ITERATIONS (30), ROUNDS (3), PODS (10), WARMUP (3 per runtime).
+# SMAPS_DIR: a directory that gets each daemon's /proc/PID/smaps at the memory reading.
 set -euo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -155,6 +156,7 @@ root = $bd/root
 state = $bd/state
 socket = $bd/berthd.sock
 shim_path = $tmp/bin/berth-shim
+berth_path = $tmp/bin/berth
 log_dir = $tmp/logs/berthd
 log_level = warn
 cgroup_parent = $cg
@@ -252,7 +254,7 @@ ctr --address "$cd_/containerd.sock" -n k8s.io images import "$tmp/image/images.
 cat >"$tmp/driver.py" <<'EOF'
 """The benchmark's CRI client: `driver.py bench` times the lifecycles, `driver.py memory` runs
 PODS pods per runtime and measures the daemons, `driver.py cleanup` removes every pod."""
-import json, os, statistics, sys, time
+import json, os, shutil, statistics, sys, time
 sys.path.insert(0, os.environ["CRITOOLS_DIR"])
 import critools
 
@@ -388,6 +390,8 @@ def memory():
             counted += 1
         result[n] = {"rss": rss, "pss": pss, "shims": counted, "shim_rss": srss,
                      "shim_pss": spss}
+        if os.environ.get("SMAPS_DIR"):  # where the memory goes, mapping by mapping
+            shutil.copy(f"/proc/{pid}/smaps", f"{os.environ['SMAPS_DIR']}/{n}.smaps")
     with open(f"{tmp}/memory.json", "w") as f:
         json.dump(result, f)
 

@@ -83,6 +83,8 @@ got=$(complete_line "berth --root /srv/images image inspect docker.io/library/bu
 [ "$got" = "latest" ] || fail "image inspect NAME after the colon: got \"$got\""
 got=$(complete_line "berth --root /srv/images image ls --format ")
 [ "$got" = "$(printf 'json\ntable')" ] || fail "image ls --format: got \"$got\""
+got=$(complete_line "berth image pull --format ")
+[ "$got" = "$(printf 'json\ntext')" ] || fail "image pull --format: got \"$got\""
 
 if [ "$failures" -ne 0 ]; then
 	exit 1

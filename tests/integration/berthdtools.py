@@ -192,6 +192,7 @@ class Berthd:
         self.cgroup_parent = f"berth-test-{mark}"
         self.conf = self.dir / "berthd.conf"
         self.settings = {"root": self.root, "state": self.state, "shim_path": SHIM,
+                         "berth_path": BERTH,
                          "log_dir": self.logs, "cgroup_parent": self.cgroup_parent,
                          "log_level": "debug", "stop_timeout": "2s"}
         self.proc = None

@@ -687,6 +687,20 @@ def test_slow_clients_do_not_block_others(bd):
     assert c.ok("version")
 
 
+def children_named(ppid, comm):
+    found = []
+    for e in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{e}/stat") as f:
+                stat = f.read()
+        except (OSError, ValueError):
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        if name == comm and int(stat[stat.rindex(")") + 2:].split()[1]) == ppid:
+            found.append(int(e))
+    return found
+
+
 def test_image_pull_list_remove(bd, tmp_path):
     layout = tmp_path / "layout"
     result = run([PYTHON, FIXTURES / "make-image.py", "build", "--ref", "v1", layout, "small"],
@@ -720,7 +734,18 @@ def test_image_pull_list_remove(bd, tmp_path):
         assert ref in r["error"]
         r = c.call("image.pull", image="127.0.0.1:1/nothing/here:v1")
         assert r["ok"] is False and "127.0.0.1:1" in r["error"], r
+        # a pull runs in `berth image pull`, which the daemon waits for: none is left
+        assert not children_named(bd.proc.pid, "berth")
     finally:
         reg.kill()  # our own child (nsenter exec'd python)
         reg.wait()
         reg.stdout.close()
+
+
+def test_berthd_links_no_pull_libraries():
+    """The registry client (libcurl, TLS) and the layer unpacker (libarchive, OpenSSL's hashes)
+    are `berth image pull`'s, never resident in the daemon (issue 8's memory goal)."""
+    out = subprocess.run(["ldd", BERTHD], capture_output=True, text=True, check=True).stdout
+    linked = [lib for lib in ("libcurl", "libarchive", "libcrypto", "libssl", "libgnutls")
+              if lib in out]
+    assert not linked, out

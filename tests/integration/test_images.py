@@ -193,6 +193,21 @@ def test_pull_quiet_prints_digest(store, registry, images):
     assert result.stdout == images.expected["small"]["manifestDigest"] + "\n"
 
 
+def test_pull_format_json(store, registry, images):
+    """--format json: one object on stdout, the result or the error with its errno's name (how
+    berthd runs its pulls); no progress lines on stdout."""
+    ref = registry.ref("test/small:v1")
+    result = store.ok("pull", "--format", "json", ref)
+    assert json.loads(result.stdout) == {
+        "name": ref, "digest": images.expected["small"]["manifestDigest"]}
+    bad = store("pull", "--format", "json", registry.ref("test/absent:v1"))
+    assert bad.returncode == 1
+    err = json.loads(bad.stdout)["error"]
+    assert err["code"] == "ENOENT" and "test/absent" in err["message"], err
+    assert "test/absent" in bad.stderr.splitlines()[-1]
+    expect_error(store("pull", "--format", "yaml", ref), 2, ("--format yaml", "text or json"))
+
+
 def test_mount_merged_rootfs(store, registry, images, tmp_path):
     """mount: the overlay of the image at DIR/rootfs equals the expected merged tree (whiteouts
     and opaque directories applied, hardlinks one inode); writes go to DIR/upper; unmount

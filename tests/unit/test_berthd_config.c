@@ -69,6 +69,7 @@ static void test_defaults(void **state)
 	assert_false(c->log_json);
 	assert_true(c->shim_path[0] == '/');
 	assert_contains(c->shim_path, "/berth/berth-shim");
+	assert_contains(c->berth_path, "/bin/berth");
 	assert_int_equal(c->workers, 8);
 	assert_int_equal(c->container_log_max_size, 10 * 1024 * 1024);
 	assert_int_equal(c->container_log_max_files, 5);
@@ -438,7 +439,7 @@ static void assert_dump_has_every_key(const char *dump)
 		if (!first && !strstr(dump, want))
 			fail_msg("%s is missing from the dump", *k);
 	}
-	assert_int_equal(n, 23);
+	assert_int_equal(n, 24);
 	size_t lines = 0;
 	for (const char *p = dump; *p; p++)
 		lines += *p == '\n';
@@ -539,7 +540,7 @@ static void test_man_page(void **state)
 		const char *def = strstr(entry, "Default:");
 		if (!def)
 			fail_msg("%s: the man page gives no default", *k);
-		/* The dumped default, unless derived (empty) or build-dependent (shim_path). */
+		/* The dumped default, unless derived (empty) or build-dependent (the paths). */
 		char want[128], line[128];
 		snprintf(line, sizeof(line), "\n%s = ", *k);
 		const char *v = strstr(dump, line) ? strstr(dump, line) + strlen(line)
@@ -551,7 +552,8 @@ static void test_man_page(void **state)
 			want[n++] = *v;
 		}
 		want[n] = '\0';
-		if (strcmp(want, "\"\"") == 0 || strcmp(*k, "shim_path") == 0)
+		if (strcmp(want, "\"\"") == 0 || strcmp(*k, "shim_path") == 0 ||
+		    strcmp(*k, "berth_path") == 0)
 			continue;
 		if (!strstr(def, want))
 			fail_msg("%s: the man page's default is not %s:\n%s", *k, want, entry);
@@ -576,7 +578,7 @@ static void test_shipped_file(void **state)
 		const char *want = strstr(dump, key) ? strstr(dump, key) + 1 : dump;
 		size_t len = strcspn(want, "\n");
 		snprintf(key, sizeof(key), "\n#%.*s\n", (int)len, want);
-		if (strcmp(*k, "shim_path") != 0 && !strstr(text, key))
+		if (strcmp(*k, "shim_path") != 0 && strcmp(*k, "berth_path") != 0 && !strstr(text, key))
 			fail_msg("%s: %s does not show \"#%.*s\"", *k, BERTHD_CONF_SAMPLE, (int)len,
 				 want);
 	}

@@ -33,12 +33,12 @@ static void test_digest(void **state)
 	assert_false(digest_is_valid("sha256:aa"));
 	expect_error(digest_validate("sha512:00", "layer", &err), "layer: digest algorithm \"sha512\" is not supported");
 	expect_error(digest_validate("nonsense", "config", &err), "config: \"nonsense\" is not a sha256 digest");
-	struct sha256 h;
-	assert_int_equal(sha256_init(&h, &err), 0);
-	sha256_update(&h, "a", 1);
-	sha256_update(&h, "bc", 2);
-	sha256_final(&h, out);
-	sha256_free(&h);
+	struct digest_stream h;
+	assert_int_equal(digest_stream_init(&h, &err), 0);
+	digest_stream_update(&h, "a", 1);
+	digest_stream_update(&h, "bc", 2);
+	digest_stream_final(&h, out);
+	digest_stream_free(&h);
 	assert_string_equal(out, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
