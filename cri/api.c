@@ -4,6 +4,7 @@
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "cri/errcode.h"
+#include "cri/stream.h"
 #include "runtime/runtime.h"
 
 #include <errno.h>
@@ -365,6 +366,81 @@ static int op_container_exec(const struct api_context *ctx, const struct json *r
 	return r;
 }
 
+/* ---- streams: URLs of the streaming server (cri/stream.c) ---- */
+
+/* stdin, stdout, stderr and tty, with the CRI's defaults for a command line: output on. */
+static int stdio_fields(const struct json *req, struct stream_exec *x, struct berth_error **err)
+{
+	x->out = x->errs = true;
+	int r = req_bool(req, "", "tty", &x->tty, err);
+	if (r == 0)
+		r = req_bool(req, "", "stdin", &x->in, err);
+	if (r == 0)
+		r = req_bool(req, "", "stdout", &x->out, err);
+	if (r == 0)
+		r = req_bool(req, "", "stderr", &x->errs, err);
+	return r;
+}
+
+static int op_stream_exec(const struct api_context *ctx, const struct json *req,
+			  struct json_writer *w, bool *sub, struct berth_error **err)
+{
+	_cleanup_free_ char *id = NULL, *url = NULL;
+	_cleanup_strv_ char **cmd = NULL;
+	struct stream_exec x = { 0 };
+	int r = id_field(req, "container_id", &id, err);
+	if (r < 0 || (r = req_strv(req, "", "cmd", &cmd, err)) < 0 ||
+	    (r = stdio_fields(req, &x, err)) < 0)
+		return r;
+	x.container_id = id;
+	x.cmd = cmd;
+	if ((r = stream_server_exec_url(ctx->streams, &x, &url, err)) < 0)
+		return r;
+	bjson_writer_kv_string(w, "url", url);
+	return 0;
+}
+
+static int op_stream_attach(const struct api_context *ctx, const struct json *req,
+			    struct json_writer *w, bool *sub, struct berth_error **err)
+{
+	_cleanup_free_ char *id = NULL, *url = NULL;
+	struct stream_exec x = { 0 };
+	int r = id_field(req, "container_id", &id, err);
+	if (r < 0 || (r = stdio_fields(req, &x, err)) < 0)
+		return r;
+	x.container_id = id;
+	if ((r = stream_server_attach_url(ctx->streams, &x, &url, err)) < 0)
+		return r;
+	bjson_writer_kv_string(w, "url", url);
+	return 0;
+}
+
+static int op_stream_port_forward(const struct api_context *ctx, const struct json *req,
+				  struct json_writer *w, bool *sub, struct berth_error **err)
+{
+	_cleanup_free_ char *id = NULL, *url = NULL;
+	int32_t ports[STREAM_MAX_PORTS];
+	int r = id_field(req, "pod_id", &id, err);
+	if (r < 0)
+		return r;
+	const struct json *v = bjson_object_get(req, "ports");
+	size_t n = bjson_array_size(v);
+	if (bjson_type_of(v) != JSON_ARRAY || n == 0 || n > STREAM_MAX_PORTS)
+		return berth_error_set(err, EINVAL, "ports: an array of 1 to %d TCP ports",
+				       STREAM_MAX_PORTS);
+	for (size_t i = 0; i < n; i++) {
+		int64_t p = 0;
+		if (!bjson_int64(bjson_array_get(v, i), &p) || p < 1 || p > 65535)
+			return berth_error_set(err, EINVAL, "ports[%zu]: not a TCP port (1-65535)",
+					       i);
+		ports[i] = (int32_t)p;
+	}
+	if ((r = stream_server_port_forward_url(ctx->streams, id, ports, n, &url, err)) < 0)
+		return r;
+	bjson_writer_kv_string(w, "url", url);
+	return 0;
+}
+
 static int op_image_pull(const struct api_context *ctx, const struct json *req,
 			 struct json_writer *w, bool *sub, struct berth_error **err)
 {
@@ -428,6 +504,11 @@ static const struct op ops[] = {
 	{ "container.list", FIELDS("pod_id"), op_container_list },
 	{ "container.exec", FIELDS("container_id", "cmd", "timeout"), op_container_exec },
 	{ "container.reopen_log", FIELDS("container_id"), op_container_reopen_log },
+	{ "stream.exec", FIELDS("container_id", "cmd", "tty", "stdin", "stdout", "stderr"),
+	  op_stream_exec },
+	{ "stream.attach", FIELDS("container_id", "tty", "stdin", "stdout", "stderr"),
+	  op_stream_attach },
+	{ "stream.port_forward", FIELDS("pod_id", "ports"), op_stream_port_forward },
 	{ "image.pull", FIELDS("image"), op_image_pull },
 	{ "image.list", FIELDS("op"), op_image_list },
 	{ "image.remove", FIELDS("image"), op_image_remove },

@@ -11,6 +11,8 @@
 #include "cri/config.h"
 #include "cri/manager.h"
 
+struct stream_server;
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -19,6 +21,7 @@
 struct api_context {
 	struct manager *manager;
 	const struct berthd_config *config;
+	struct stream_server *streams;
 };
 
 /* Handles one request line (not NUL-terminated, no newline); runs on a worker thread. Returns

@@ -35,6 +35,7 @@ struct daemon {
 	struct grpc_method *methods; /* RuntimeService's then ImageService's, NULL-path-ended */
 	struct grpc_service_table grpc;
 	struct manager *manager;
+	struct stream_server *streams;
 	struct server *server;
 	uv_signal_t sigterm, sigint;
 	uv_timer_t grace;
@@ -226,7 +227,7 @@ static size_t count_methods(const struct grpc_method *m)
 static int join_services(struct daemon *d)
 {
 	d->services = (struct cri_services){ .manager = d->manager, .config = &d->cfg,
-					     .loop = d->loop };
+					     .loop = d->loop, .streams = d->streams };
 	const struct grpc_method *rt = cri_runtime_methods(&d->services);
 	const struct grpc_method *img = cri_image_methods(&d->services);
 	size_t nrt = count_methods(rt), nimg = count_methods(img);
@@ -247,7 +248,10 @@ static int serve(struct daemon *d, struct berth_error **err)
 	if ((r = manager_new(&d->cfg, d->loop, &d->manager, err)) < 0 ||
 	    (r = manager_recover(d->manager, err)) < 0)
 		return r;
-	d->ctx = (struct api_context){ .manager = d->manager, .config = &d->cfg };
+	if ((r = stream_server_start(&d->cfg, d->manager, &d->streams, err)) < 0)
+		return r;
+	d->ctx = (struct api_context){ .manager = d->manager, .config = &d->cfg,
+				       .streams = d->streams };
 	if ((r = join_services(d)) < 0)
 		return berth_error_set(err, -r, "out of memory");
 	if ((r = server_new(d->loop, &d->ctx, &d->grpc, &d->server, err)) < 0 ||
@@ -285,6 +289,7 @@ int main(int argc, char **argv)
 			server_close(d.server);
 		uv_run(d.loop, UV_RUN_DEFAULT); /* lets closed handles finish */
 		server_free(d.server);
+		stream_server_free(d.streams);
 		manager_free(d.manager);
 		free(d.methods);
 		uv_loop_close(d.loop);

@@ -28,11 +28,12 @@ enum kind {
 	K_ENUM,     /* one of names[]; stored as an index, a bool or the name */
 	K_UINT,     /* number in [min, max] (K_UINT with zero_ok: 0 or [min, max]) */
 	K_SIZE,     /* bytes, K/M/G/T suffixes */
-	K_DURATION, /* seconds; s, ms, m suffixes */
+	K_DURATION, /* seconds; s, ms, m, h suffixes */
 	K_CIDR4,
 	K_CIDR6,
 	K_GROUP,   /* a group name that exists, or a number */
 	K_IFNAME,  /* a network interface name */
+	K_ADDRESS, /* a numeric IPv4 or IPv6 address */
 	K_CGROUP,  /* a relative cgroup path, or a systemd slice name */
 };
 
@@ -94,6 +95,12 @@ static const struct key keys[] = {
 	STR("registries", K_PATH, registries, "/etc/berth/registries.json"),
 	OPT("auth_file", K_PATH, auth_file, ""),
 	NUM("stop_timeout", K_DURATION, S_UNSIGNED, stop_timeout, "10s", 0, STOP_TIMEOUT_MAX),
+	STR("stream_address", K_ADDRESS, stream_address, "127.0.0.1"),
+	NUM("stream_port", K_UINT, S_UNSIGNED, stream_port, "0", 0, 65535),
+	NUM("stream_url_timeout", K_DURATION, S_UNSIGNED, stream_url_timeout, "1m", 1, 3600),
+	NUM("stream_idle_timeout", K_DURATION, S_UNSIGNED, stream_idle_timeout, "4h", 1,
+	    STOP_TIMEOUT_MAX * 7),
+	NUM("stream_max_per_client", K_UINT, S_UNSIGNED, stream_max_per_client, "16", 1, 1024),
 };
 
 #define NKEYS ARRAY_SIZE(keys)
@@ -102,7 +109,8 @@ const char *const berthd_config_keys[] = {
 	"root", "state", "socket", "socket_group", "log_level", "log_format", "shim_path", "berth_path",
 	"workers", "container_log_max_size", "container_log_max_files", "log_dir",
 	"cgroup_parent", "cgroup_driver", "network", "bridge", "subnet", "subnet6", "mtu",
-	"cni_conf_dir", "cni_bin_dir", "registries", "auth_file", "stop_timeout", NULL,
+	"cni_conf_dir", "cni_bin_dir", "registries", "auth_file", "stop_timeout", "stream_address",
+	"stream_port", "stream_url_timeout", "stream_idle_timeout", "stream_max_per_client", NULL,
 };
 _Static_assert(ARRAY_SIZE(berthd_config_keys) == NKEYS + 1, "berthd_config_keys[] and keys[]");
 
@@ -200,9 +208,21 @@ static bool parse_duration(const char *s, unsigned long long *ret)
 		*ret = v / 1000;
 	else if (strcmp(u, "m") == 0 && v <= ULLONG_MAX / 60)
 		*ret = v * 60;
+	else if (strcmp(u, "h") == 0 && v <= ULLONG_MAX / 3600)
+		*ret = v * 3600;
 	else
 		return false;
 	return true;
+}
+
+/* The largest unit that makes it whole: 4h, not 14400s. */
+static int format_duration(unsigned s, char **ret)
+{
+	if (s && s % 3600 == 0)
+		return asprintf(ret, "%uh", s / 3600);
+	if (s && s % 60 == 0)
+		return asprintf(ret, "%um", s / 60);
+	return asprintf(ret, "%us", s);
 }
 
 /* "address/prefix" of the family, without host bits: what the bridge's address manager takes,
@@ -333,8 +353,8 @@ static int parse_number(const struct key *k, const char *v, const char *where,
 	case K_DURATION:
 		if (!parse_duration(v, &n))
 			return key_error(err, where, k->name,
-					 "bad duration \"%s\" (seconds, or a number with s, m, or "
-					 "ms making whole seconds)",
+					 "bad duration \"%s\" (seconds, or a number with s, m, h, "
+					 "or ms making whole seconds)",
 					 v);
 		break;
 	default:
@@ -353,6 +373,16 @@ static int parse_number(const struct key *k, const char *v, const char *where,
 	return 0;
 }
 
+/* A numeric address, as bind takes it: names would need a resolver at start. */
+static int check_address(const char *v, const char *where, const char *key,
+			 struct berth_error **err)
+{
+	unsigned char buf[16];
+	if (inet_pton(AF_INET, v, buf) == 1 || inet_pton(AF_INET6, v, buf) == 1)
+		return 0;
+	return key_error(err, where, key, "\"%s\" is not an IPv4 or IPv6 address", v);
+}
+
 /* Checks a string value of its kind. */
 static int check_string(const struct key *k, const char *v, const char *where,
 			struct berth_error **err)
@@ -368,6 +398,8 @@ static int check_string(const struct key *k, const char *v, const char *where,
 		return check_group(v, where, k->name, err);
 	case K_IFNAME:
 		return check_ifname(v, where, k->name, err);
+	case K_ADDRESS:
+		return check_address(v, where, k->name, err);
 	case K_CGROUP:
 		return check_cgroup(v, where, k->name, err);
 	default:
@@ -628,7 +660,8 @@ static int key_format(const struct berthd_config *c, const struct key *k, char *
 		n = asprintf(ret, "%s", k->names[*(const bool *)p ? 1 : 0]);
 		break;
 	case S_UNSIGNED:
-		n = asprintf(ret, "%u%s", *(const unsigned *)p, k->kind == K_DURATION ? "s" : "");
+		n = k->kind == K_DURATION ? format_duration(*(const unsigned *)p, ret)
+					  : asprintf(ret, "%u", *(const unsigned *)p);
 		break;
 	case S_U64: {
 		static const char units[] = "KMGT";

@@ -47,6 +47,12 @@ struct berthd_config {
 	char *registries;      /* registries = /etc/berth/registries.json (missing is fine) */
 	char *auth_file;       /* auth_file = (none: $REGISTRY_AUTH_FILE, docker's config) */
 	unsigned stop_timeout; /* stop_timeout = 10s: default grace before SIGKILL */
+	/* the streaming server (Exec, Attach, PortForward: cri/stream.c) */
+	char *stream_address;           /* stream_address = 127.0.0.1 */
+	unsigned stream_port;           /* stream_port = 0 (any free port) */
+	unsigned stream_url_timeout;    /* stream_url_timeout = 1m: a URL's life, unused */
+	unsigned stream_idle_timeout;   /* stream_idle_timeout = 4h: a silent session's */
+	unsigned stream_max_per_client; /* stream_max_per_client = 16: sessions per address */
 };
 
 /* Defaults (as listed above); state-derived paths follow a later state change unless set. */

@@ -588,6 +588,17 @@ static int get_running(struct manager *m, const char *id, const char *what, stru
 	return get_in_state(m, id, what, NULL, ret, err);
 }
 
+/* An exec's process object: the container's own (from its bundle) running argv. */
+static int exec_process_of(const struct mctr *c, char *const *argv,
+			   const struct ocispec_terminal *term, char **ret, struct berth_error **err)
+{
+	_cleanup_free_ char *config = NULL, *path = NULL;
+	if (asprintf(&path, "%s/config.json", c->bundle) < 0)
+		return -ENOMEM;
+	int r = read_file_at(AT_FDCWD, path, &config, NULL, err);
+	return r < 0 ? r : ocispec_exec_process(config, argv, term, ret, err);
+}
+
 int manager_container_exec_sync(struct manager *m, const char *id, char *const *argv,
 				int64_t timeout_s, struct shim_exec_result *ret,
 				struct berth_error **err)
@@ -596,14 +607,11 @@ int manager_container_exec_sync(struct manager *m, const char *id, char *const *
 		return berth_error_set(err, EINVAL,
 				       "cmd: required (the program and its arguments)");
 	struct mctr *c = NULL;
-	_cleanup_free_ char *config = NULL, *process = NULL, *path = NULL;
+	_cleanup_free_ char *process = NULL;
 	int r = get_running(m, id, "exec needs a running container", &c, err);
 	if (r < 0)
 		return r;
-	if (asprintf(&path, "%s/config.json", c->bundle) < 0)
-		r = -ENOMEM;
-	else if ((r = read_file_at(AT_FDCWD, path, &config, NULL, err)) == 0 &&
-		 (r = ocispec_exec_process(config, argv, &process, err)) == 0) {
+	if ((r = exec_process_of(c, argv, NULL, &process, err)) == 0) {
 		int ms = timeout_s <= 0		      ? -1
 			 : timeout_s > INT_MAX / 1000 ? INT_MAX
 						      : (int)(timeout_s * 1000);
@@ -614,6 +622,73 @@ int manager_container_exec_sync(struct manager *m, const char *id, char *const *
 	}
 	mctr_unref(c);
 	return r < 0 ? berth_error_wrap(err, "exec in container %s", id) : 0;
+}
+
+/* ---- streams (cri/stream.c) ---- */
+
+/* tty and stdin as the container was created with them (its request). */
+static int created_with(const struct mctr *c, bool *ret_tty, bool *ret_stdin,
+			struct berth_error **err)
+{
+	_cleanup_(bjson_freep) struct json *j = NULL;
+	int r = bjson_parse(c->rec.config_json ? c->rec.config_json : "{}", &j, err);
+	if (r < 0)
+		return berth_error_wrap(err, "container %s: its recorded config", c->rec.id);
+	*ret_tty = bjson_bool(bjson_object_get(j, "tty"));
+	*ret_stdin = bjson_bool(bjson_object_get(j, "stdin"));
+	return 0;
+}
+
+int manager_container_stream_check(struct manager *m, const char *id, bool attach, bool tty,
+				   bool in, struct berth_error **err)
+{
+	struct mctr *c = NULL;
+	bool c_tty = false, c_stdin = false;
+	int r = get_running(m, id, attach ? "attach needs a running container"
+					  : "exec needs a running container",
+			    &c, err);
+	if (r < 0)
+		return r;
+	if (attach && (r = created_with(c, &c_tty, &c_stdin, err)) == 0) {
+		if (tty != c_tty)
+			r = berth_error_set(err, EINVAL,
+					    "tty: the container was created %s a terminal (%s)",
+					    c_tty ? "with" : "without", id);
+		else if (in && !c_stdin)
+			r = berth_error_set(err, EINVAL,
+					    "stdin: the container was created without stdin (%s)", id);
+	}
+	mctr_unref(c);
+	return r;
+}
+
+int manager_container_exec_open(struct manager *m, const char *id, const struct manager_exec *x,
+				int *ret_fd, struct berth_error **err)
+{
+	struct mctr *c = NULL;
+	_cleanup_free_ char *process = NULL;
+	pid_t pid = 0;
+	int r = get_running(m, id, "exec needs a running container", &c, err);
+	if (r < 0)
+		return r;
+	const struct ocispec_terminal term = { .on = x->tty, .cols = x->cols, .rows = x->rows };
+	if ((r = exec_process_of(c, x->argv, &term, &process, err)) == 0)
+		r = shim_exec_open(c->shim_dir, process, x->in, ret_fd, &pid, err);
+	mctr_unref(c);
+	return r; /* the shim's message names the exec and the container */
+}
+
+int manager_container_attach_open(struct manager *m, const char *id, bool in, bool out,
+				  bool errs, int *ret_fd, struct berth_error **err)
+{
+	struct mctr *c = NULL;
+	bool tty = false;
+	int r = get_running(m, id, "attach needs a running container", &c, err);
+	if (r < 0)
+		return r;
+	r = shim_attach_open(c->shim_dir, in, out, errs, ret_fd, &tty, err);
+	mctr_unref(c);
+	return r < 0 ? berth_error_wrap(err, "attach to container %s", id) : 0;
 }
 
 int manager_container_reopen_log(struct manager *m, const char *id, struct berth_error **err)

@@ -941,27 +941,75 @@ HANDLER(h_exec_sync)
 	return r;
 }
 
-static int streaming_refused(const char *what, struct berth_error **err)
+/* Exec, Attach and PortForward answer a URL of the streaming server (cri/stream.c). */
+static int url_reply(const ProtobufCMessageDescriptor *d, char *url, uint8_t **ret_buf,
+		     size_t *ret_len)
 {
-	return berth_error_set(err, ENOSYS,
-			       "%s: the streaming server is not served yet (berth issue 9); "
-			       "ExecSync works",
-			       what);
+	struct arena a = { 0 };
+	/* the three responses are the same message: {string url = 1} */
+	Runtime__V1__ExecResponse *res = arena_msg(&a, d);
+	if (res)
+		res->url = url;
+	int r = reply(&a, 0, res, ret_buf, ret_len);
+	free(url);
+	return r;
+}
+
+static void log_audit(const char *what, const char *id, const char *audit_id)
+{
+	if (audit_id && *audit_id)
+		log_info("%s %s (audit request %s)", what, id, audit_id);
 }
 
 HANDLER(h_exec)
 {
-	return streaming_refused("Exec", err);
+	const Runtime__V1__ExecRequest *req = (const void *)req_;
+	struct cri_services *ctx = userdata;
+	_cleanup_strv_ char **argv = NULL;
+	char *url = NULL;
+	int r = require_id(req->container_id, "container_id", err);
+	if (r < 0)
+		return r;
+	if (req->n_cmd == 0)
+		return berth_error_set(err, EINVAL, "cmd: required (the program and its arguments)");
+	if ((r = cri_strv_from_pb(req->n_cmd, req->cmd, &argv)) < 0)
+		return r;
+	const struct stream_exec x = { .container_id = req->container_id, .cmd = argv,
+				       .tty = req->tty, .in = req->stdin, .out = req->stdout,
+				       .errs = req->stderr };
+	if ((r = stream_server_exec_url(ctx->streams, &x, &url, err)) < 0)
+		return r;
+	log_audit("exec in", req->container_id, req->audit_request_id);
+	return url_reply(&runtime__v1__exec_response__descriptor, url, ret_buf, ret_len);
 }
 
 HANDLER(h_attach)
 {
-	return streaming_refused("Attach", err);
+	const Runtime__V1__AttachRequest *req = (const void *)req_;
+	struct cri_services *ctx = userdata;
+	char *url = NULL;
+	int r = require_id(req->container_id, "container_id", err);
+	if (r < 0)
+		return r;
+	const struct stream_exec x = { .container_id = req->container_id, .tty = req->tty,
+				       .in = req->stdin, .out = req->stdout,
+				       .errs = req->stderr };
+	if ((r = stream_server_attach_url(ctx->streams, &x, &url, err)) < 0)
+		return r;
+	log_audit("attach to", req->container_id, req->audit_request_id);
+	return url_reply(&runtime__v1__attach_response__descriptor, url, ret_buf, ret_len);
 }
 
 HANDLER(h_port_forward)
 {
-	return streaming_refused("PortForward", err);
+	const Runtime__V1__PortForwardRequest *req = (const void *)req_;
+	struct cri_services *ctx = userdata;
+	char *url = NULL;
+	int r = require_id(req->pod_sandbox_id, "pod_sandbox_id", err);
+	if (r < 0 || (r = stream_server_port_forward_url(ctx->streams, req->pod_sandbox_id,
+							   req->port, req->n_port, &url, err)) < 0)
+		return r;
+	return url_reply(&runtime__v1__port_forward_response__descriptor, url, ret_buf, ret_len);
 }
 
 HANDLER(h_checkpoint)

@@ -6,6 +6,7 @@
 #include "cri/config.h"
 #include "cri/grpc.h"
 #include "cri/manager.h"
+#include "cri/stream.h"
 
 #include <uv.h>
 
@@ -14,6 +15,7 @@ struct cri_services {
 	struct manager *manager;
 	const struct berthd_config *config;
 	uv_loop_t *loop;
+	struct stream_server *streams;
 };
 
 /* NULL-path-terminated arrays of methods, userdata = ctx (cri/cri-runtime.c, cri/cri-image.c). */

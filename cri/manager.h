@@ -143,6 +143,21 @@ int manager_container_exec_sync(struct manager *m, const char *id, char *const *
 				int64_t timeout_s, struct shim_exec_result *ret,
 				struct berth_error **err);
 int manager_container_reopen_log(struct manager *m, const char *id, struct berth_error **err);
+/* Streams (cri/stream.c). Whether an exec or attach may be asked for now: the container runs;
+ * an attach's tty matches the container's and its stdin was asked for at create. */
+int manager_container_stream_check(struct manager *m, const char *id, bool attach, bool tty,
+				   bool in, struct berth_error **err);
+/* A connection to the container's shim carrying frames (shim/protocol.h): a new process or the
+ * container's own stdio. */
+struct manager_exec {
+	char *const *argv;
+	bool tty, in;
+	unsigned cols, rows; /* the terminal's size at start (0: the runtime's default) */
+};
+int manager_container_exec_open(struct manager *m, const char *id, const struct manager_exec *x,
+				int *ret_fd, struct berth_error **err);
+int manager_container_attach_open(struct manager *m, const char *id, bool in, bool out,
+				  bool errs, int *ret_fd, struct berth_error **err);
 /* Applies a runtime-spec linux.resources object (JSON text) to a created or running container's
  * cgroup, through its shim. */
 int manager_container_update(struct manager *m, const char *id, const char *resources_json,

@@ -1154,8 +1154,8 @@ int ocispec_generate(const struct ocispec_input *in, char **ret, struct berth_er
 	return r < 0 ? berth_error_set(err, -r, "config.json: a field is not valid UTF-8") : 0;
 }
 
-int ocispec_exec_process(const char *config_json, char *const *argv, char **ret,
-			 struct berth_error **err)
+int ocispec_exec_process(const char *config_json, char *const *argv,
+			 const struct ocispec_terminal *term, char **ret, struct berth_error **err)
 {
 	_cleanup_(bjson_freep) struct json *cfg = NULL;
 	int r = bjson_parse(config_json, &cfg, err);
@@ -1177,7 +1177,16 @@ int ocispec_exec_process(const char *config_json, char *const *argv, char **ret,
 		bjson_writer_value(w, bjson_object_value(proc, i));
 	}
 	write_strv(w, "args", argv);
-	bjson_writer_kv_bool(w, "terminal", false);
+	bjson_writer_kv_bool(w, "terminal", term && term->on);
+	if (term && term->on && term->cols && term->rows) {
+		bjson_writer_key(w, "consoleSize");
+		bjson_writer_begin_object(w);
+		bjson_writer_key(w, "height");
+		bjson_writer_uint(w, term->rows);
+		bjson_writer_key(w, "width");
+		bjson_writer_uint(w, term->cols);
+		bjson_writer_end_object(w);
+	}
 	bjson_writer_end_object(w);
 	r = bjson_writer_finish(w, ret, NULL);
 	return r < 0 ? berth_error_set(err, -r, "exec: an argument is not valid UTF-8") : 0;

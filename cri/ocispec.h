@@ -65,9 +65,15 @@ int ocispec_user_resolve(const char *rootfs, const struct container_config *req,
 			 struct berth_error **err);
 void ocispec_user_clear(struct ocispec_user *u);
 
+/* An exec's terminal: none unless on; its size at start when cols and rows are not 0. */
+struct ocispec_terminal {
+	bool on;
+	unsigned cols, rows;
+};
+
 /* An exec's runtime-spec process object: the container's own process (from its config.json
- * text) with args replaced, no terminal. */
-int ocispec_exec_process(const char *config_json, char *const *argv, char **ret,
-			 struct berth_error **err);
+ * text) with args replaced, with a terminal when term says so (NULL: none). */
+int ocispec_exec_process(const char *config_json, char *const *argv,
+			 const struct ocispec_terminal *term, char **ret, struct berth_error **err);
 
 #endif

@@ -1,9 +1,12 @@
-/* berth: the command line for people. Today: `berth image …` over libberth's image store. */
+/* berth: the command line for people: `berth image …` over libberth's image store, and `berth
+ * exec/attach/port-forward` through berthd (tools/berth-stream.c). */
 #include "base/cleanup.h"
 #include "base/error.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "image/image.h"
+#include "tools/berth-stream.h"
+#include "tools/berthd-client.h"
 #include "tools/cli.h"
 #include "tools/options.h"
 
@@ -25,6 +28,7 @@ struct global {
 	const char *max_layer_size;
 	const char *max_layer_entries;
 	const char *parallel;
+	const char *socket;
 	bool allow_devices;
 	bool debug;
 };
@@ -34,7 +38,11 @@ static struct global g;
 static void usage(FILE *f)
 {
 	fputs("usage: " PROG " [--root DIR] [--registries FILE] [--authfile FILE] [--parallel N]\n"
-	      "             [--max-layer-size SIZE] [--max-layer-entries N] [--allow-devices] [--debug] COMMAND\n"
+	      "             [--max-layer-size SIZE] [--max-layer-entries N] [--allow-devices]\n"
+	      "             [--socket PATH] [--debug] COMMAND\n"
+	      "\n"
+	      "--socket (else $BERTH_SOCKET, else " BERTHD_DEFAULT_SOCKET "): berthd's socket, for\n"
+	      "exec, attach and port-forward.\n"
 	      "\n"
 	      "commands:\n"
 	      "  image pull [--platform OS/ARCH[/VARIANT]] [-q] [--format text|json] NAME\n"
@@ -48,6 +56,9 @@ static void usage(FILE *f)
 	      "  image export NAME... FILE\n"
 	      "  image mount NAME DIR\n"
 	      "  image unmount DIR\n"
+	      "  exec [-i] [-t] CONTAINER CMD [ARG...]\n"
+	      "  attach [-i] [-t] CONTAINER\n"
+	      "  port-forward POD [LOCAL:]REMOTE...\n"
 	      "  version\n",
 	      f);
 }
@@ -588,6 +599,16 @@ static int cmd_image(int argc, char **argv, int i)
 	return cli_usage("image: unknown command \"%s\"", argv[i]);
 }
 
+/* The commands that go through berthd (tools/berth-stream.c). */
+static const struct {
+	const char *name;
+	int (*fn)(const char *socket_path, int argc, char **argv, int i);
+} berthd_commands[] = {
+	{ "exec", berth_exec },
+	{ "attach", berth_attach },
+	{ "port-forward", berth_port_forward },
+};
+
 int main(int argc, char **argv)
 {
 	bool version = false, help = false;
@@ -598,6 +619,7 @@ int main(int argc, char **argv)
 		{ "max-layer-size", 0, OPT_STRING, &g.max_layer_size },
 		{ "max-layer-entries", 0, OPT_STRING, &g.max_layer_entries },
 		{ "parallel", 0, OPT_STRING, &g.parallel },
+		{ "socket", 0, OPT_STRING, &g.socket },
 		{ "allow-devices", 0, OPT_FLAG, &g.allow_devices },
 		{ "debug", 0, OPT_FLAG, &g.debug },
 		{ "version", 'v', OPT_FLAG, &version },
@@ -626,5 +648,8 @@ int main(int argc, char **argv)
 		return cli_usage("--root %s: must be an absolute path", g.root);
 	if (strcmp(argv[i], "image") == 0 || strcmp(argv[i], "images") == 0)
 		return cmd_image(argc, argv, i + 1);
+	for (size_t k = 0; k < ARRAY_SIZE(berthd_commands); k++)
+		if (strcmp(argv[i], berthd_commands[k].name) == 0)
+			return berthd_commands[k].fn(berthd_socket_path(g.socket), argc, argv, i + 1);
 	return cli_usage("unknown command \"%s\" (see " PROG " --help)", argv[i]);
 }

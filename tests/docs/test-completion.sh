@@ -52,7 +52,7 @@ expect_same() {
 	[ -z "$surplus" ] || fail "$what: offered but not in berth --help: $(words "$surplus")"
 }
 
-commands=$(echo "$help" | sed -n '/^commands:/,$p' | sed -n 's/^  \([a-z]\+\).*/\1/p' | sort -u)
+commands=$(echo "$help" | sed -n '/^commands:/,$p' | sed -n 's/^  \([a-z][a-z-]*\).*/\1/p' | sort -u)
 expect_same "berth COMMAND" "$commands" "$(complete_line "berth ")" help
 
 image_commands=$(echo "$help" | sed -n 's/^  image \([a-z]\+\).*/\1/p' | sort -u)
@@ -72,6 +72,18 @@ while read -r sub rest; do
 	expect_same "berth image $sub -OPTION" "$want" "$got" "--quiet -a"
 done < <(echo "$help" | sed -n 's/^  image \([a-z]\+\)\(.*\)/\1 \2/p')
 
+# exec, attach and port-forward: their options as their help lines spell them (-i may also be
+# --stdin, -t --tty), before the container only; nothing after it (the command's own words)
+for cmd in exec attach port-forward; do
+	rest=$(echo "$help" | sed -n "s/^  $cmd \(.*\)/\1/p")
+	[ -n "$rest" ] || fail "berth --help has no $cmd line"
+	want=$(echo "$rest" | grep -o -- '-\{1,2\}[a-z][a-z-]*' | sort -u || true)
+	expect_same "berth $cmd -OPTION" "$want" "$(complete_line "berth --socket /s $cmd -")" \
+		"--stdin --tty"
+done
+got=$(complete_line "berth exec web -")
+[ -z "$got" ] || fail "berth exec CONTAINER -: offered \"$(words "$got")\" (the command's own words)"
+
 # image names through `berth image ls -q`, colons and all, with the --root given
 berth() {
 	[ "$*" = "--root /srv/images image ls -q" ] || return 1
@@ -89,4 +101,4 @@ got=$(complete_line "berth image pull --format ")
 if [ "$failures" -ne 0 ]; then
 	exit 1
 fi
-echo "ok: $(words "$commands") / image $(words "$image_commands")"
+echo "ok: $(words "$commands") / image $(words "$image_commands") / exec attach port-forward"

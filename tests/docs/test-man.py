@@ -66,7 +66,7 @@ def check_berth(berth, page):
     for line in commands.splitlines():
         if not line.strip():
             continue
-        words = re.match(r"\s*((?:[a-z]+ ?)+)", line).group(1).split()
+        words = re.match(r"\s*((?:[a-z][a-z-]* ?)+)", line).group(1).split()
         name = " ".join(words)
         entry = [body for tag, body in documented.items() if tag.split()[:len(words)] == words]
         if not entry:

@@ -1,7 +1,8 @@
 /* cri/cri-runtime*.c: the CRI messages converted to berth's requests (fields filled, refusals
  * named), and the RuntimeService handlers that answer without a manager (Version, Status,
- * RuntimeConfig, the refusals of RunPodSandbox and of the streaming calls). The handlers that
- * drive pods and containers are tested against a real berthd (tests/integration/test_cri.py). */
+ * RuntimeConfig, the refusals of RunPodSandbox and the streaming calls' checks of their fields).
+ * The handlers that drive pods and containers are tested against a real berthd
+ * (tests/integration/test_cri.py, test_stream.py). */
 #include "unit.h"
 
 #include "base/cleanup.h"
@@ -421,9 +422,25 @@ static void test_refusals(void **state)
 	assert_int_equal(call(f, "RunPodSandbox", &run.base), -EINVAL); /* no config */
 	assert_contains(f->err->msg, "config");
 
+	/* the streaming calls' refusals that come before any container is looked at */
 	Runtime__V1__ExecRequest exec = RUNTIME__V1__EXEC_REQUEST__INIT;
-	assert_int_equal(call(f, "Exec", &exec.base), -ENOSYS);
-	assert_contains(f->err->msg, "streaming");
+	assert_int_equal(call(f, "Exec", &exec.base), -EINVAL);
+	assert_contains(f->err->msg, "container_id");
+	exec.container_id = "abc";
+	assert_int_equal(call(f, "Exec", &exec.base), -EINVAL);
+	assert_contains(f->err->msg, "cmd");
+	Runtime__V1__AttachRequest attach = RUNTIME__V1__ATTACH_REQUEST__INIT;
+	assert_int_equal(call(f, "Attach", &attach.base), -EINVAL);
+	assert_contains(f->err->msg, "container_id");
+	Runtime__V1__PortForwardRequest pf = RUNTIME__V1__PORT_FORWARD_REQUEST__INIT;
+	pf.pod_sandbox_id = "abc";
+	assert_int_equal(call(f, "PortForward", &pf.base), -EINVAL);
+	assert_contains(f->err->msg, "port");
+	int32_t ports[] = { 80, 70000 };
+	pf.port = ports;
+	pf.n_port = 2;
+	assert_int_equal(call(f, "PortForward", &pf.base), -EINVAL);
+	assert_contains(f->err->msg, "port[1]: 70000");
 	Runtime__V1__StartContainerRequest start = RUNTIME__V1__START_CONTAINER_REQUEST__INIT;
 	assert_int_equal(call(f, "StartContainer", &start.base), -EINVAL);
 	assert_contains(f->err->msg, "container_id");

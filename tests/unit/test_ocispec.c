@@ -314,7 +314,7 @@ static void test_exec_process(void **state)
 	MUST_OK(f, ocispec_exec_process(
 			   "{\"process\":{\"terminal\":true,\"args\":[\"/init\"],"
 			   "\"env\":[\"A=1\"],\"cwd\":\"/w\",\"user\":{\"uid\":5,\"gid\":6}}}",
-			   argv, &f->text, &f->err));
+			   argv, NULL, &f->text, &f->err));
 	f->doc = parse(f->text);
 	assert_false(bjson_bool(bjson_object_get(f->doc, "terminal")));
 	const struct json *args = bjson_object_get(f->doc, "args");
@@ -322,7 +322,20 @@ static void test_exec_process(void **state)
 	assert_string_equal(bjson_string(bjson_array_get(args, 0)), "/bin/echo");
 	assert_string_equal(bjson_string(bjson_object_get(f->doc, "cwd")), "/w");
 	assert_true(has_string(bjson_object_get(f->doc, "env"), "A=1"));
-	assert_int_equal(ocispec_exec_process("{}", argv, &f->text, &f->err), -EINVAL);
+	/* an exec with a terminal (kubectl exec -t) */
+	free(f->text);
+	f->text = NULL;
+	bjson_freep(&f->doc);
+	const struct ocispec_terminal term = { .on = true, .cols = 120, .rows = 50 };
+	MUST_OK(f, ocispec_exec_process("{\"process\":{\"args\":[\"/init\"],\"cwd\":\"/\"}}", argv,
+					&term, &f->text, &f->err));
+	f->doc = parse(f->text);
+	assert_true(bjson_bool(bjson_object_get(f->doc, "terminal")));
+	uint64_t v = 0;
+	const struct json *size = bjson_object_get(f->doc, "consoleSize");
+	assert_true(bjson_uint64(bjson_object_get(size, "width"), &v) && v == 120);
+	assert_true(bjson_uint64(bjson_object_get(size, "height"), &v) && v == 50);
+	assert_int_equal(ocispec_exec_process("{}", argv, NULL, &f->text, &f->err), -EINVAL);
 }
 
 /* ---- the CRI -> OCI mapping, field by field ---- */
