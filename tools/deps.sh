@@ -6,7 +6,7 @@ set -eu
 what=${1:-build}
 build="meson ninja-build pkg-config gcc libc6-dev libyajl-dev libcap-dev libseccomp-dev libcmocka-dev
        libcurl4-openssl-dev libarchive-dev libssl-dev libnl-3-dev libnl-route-3-dev libnftables-dev
-       libuv1-dev libsqlite3-dev libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
+       libuv1-dev libsqlite3-dev libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libyaml-dev
        busybox-static python3 util-linux"
 test="$build python3-pytest crun hyperfine man-db groff-base clang-14 libclang-rt-14-dev
       qemu-system-x86 cpio xz-utils docker-registry skopeo umoci apache2-utils containerd zstd pigz
