@@ -43,7 +43,16 @@ UNKNOWN = "0123456789abcdef0123456789abcdef"
 RT = "/runtime.v1.RuntimeService/"
 TRUE = ["/bin/sh", "-c", "true"]  # the image has busybox and /bin/sh only
 # exits 0 on SIGTERM at once (the trap interrupts the wait)
-POLITE = ["/bin/sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"]
+POLITE = ["/bin/sh", "-c", "trap 'exit 0' TERM; echo ready; sleep 100000 & wait"]
+
+
+def start_polite(c, cid):
+    """Starts a POLITE container and waits until its trap is set: a container's init ignores a
+    signal it has no handler for, so a SIGTERM before the trap would wait for the SIGKILL."""
+    c.call("StartContainer", container_id=cid)
+    log = Path(c.status(cid).log_path)
+    wait_until(lambda: log.exists() and b"ready" in log_lines(log_records(log), "stdout"), 30,
+               "the container's TERM trap")
 
 
 def cri(bd):
@@ -508,7 +517,7 @@ def test_20_concurrent_clients(bd, capsys):
             for i in range(rounds):
                 pod, pcfg = c.run_pod(f"c{k}-{i}", namespace=f"ns{k}")
                 cid = c.create(pod, pcfg, "main", POLITE, IMAGE)
-                c.call("StartContainer", container_id=cid)
+                start_polite(c, cid)
                 r = c.call("ExecSync", container_id=cid, timeout=20,
                            cmd=["/bin/sh", "-c", f"echo {k}-{i}"])
                 assert (r.exit_code, r.stdout) == (0, f"{k}-{i}\n".encode()), r
@@ -725,7 +734,7 @@ def test_container_events_stream(bd):
     second = EventReader(cri(bd))  # every subscriber gets every event
     pod, pcfg = c.run_pod("ev")
     cid = c.create(pod, pcfg, "main", POLITE, IMAGE)
-    c.call("StartContainer", container_id=cid)
+    start_polite(c, cid)
     c.call("StopContainer", container_id=cid, timeout=10)
     c.call("RemoveContainer", container_id=cid)
     for reader in (events, second):
