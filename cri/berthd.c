@@ -6,6 +6,7 @@
 #include "cri/api.h"
 #include "cri/config.h"
 #include "cri/cri-services.h"
+#include "cri/kubelet.h"
 #include "cri/manager.h"
 #include "cri/server.h"
 
@@ -35,6 +36,7 @@ struct daemon {
 	struct grpc_method *methods; /* RuntimeService's then ImageService's, NULL-path-ended */
 	struct grpc_service_table grpc;
 	struct manager *manager;
+	struct kubelet *kubelet;
 	struct stream_server *streams;
 	struct server *server;
 	uv_signal_t sigterm, sigint;
@@ -45,14 +47,14 @@ struct daemon {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: berthd [--config FILE] [--root DIR] [--state DIR] [--socket PATH]\n"
-		   "              [--log-level error|warn|info|debug]\n"
+		   "              [--manifest-dir DIR] [--log-level error|warn|info|debug]\n"
 		   "       berthd --version\n");
 }
 
 /* Command-line settings, applied over the file's as `key = value` lines named by the option. */
 struct cli {
 	const char *config;
-	const char *keys[4], *values[4], *options[4];
+	const char *keys[8], *values[8], *options[8];
 	size_t n;
 };
 
@@ -63,6 +65,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		{ "root", required_argument, NULL, 'r' },
 		{ "state", required_argument, NULL, 's' },
 		{ "socket", required_argument, NULL, 'S' },
+		{ "manifest-dir", required_argument, NULL, 'm' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -74,6 +77,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 	} map[] = { { 'r', "root", "--root" },
 		    { 's', "state", "--state" },
 		    { 'S', "socket", "--socket" },
+		    { 'm', "manifest_dir", "--manifest-dir" },
 		    { 'l', "log_level", "--log-level" } };
 	int o;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -246,7 +250,8 @@ static int serve(struct daemon *d, struct berth_error **err)
 {
 	int r;
 	if ((r = manager_new(&d->cfg, d->loop, &d->manager, err)) < 0 ||
-	    (r = manager_recover(d->manager, err)) < 0)
+	    (r = manager_recover(d->manager, err)) < 0 ||
+	    (r = kubelet_start(&d->cfg, d->manager, &d->kubelet, err)) < 0)
 		return r;
 	if ((r = stream_server_start(&d->cfg, d->manager, &d->streams, err)) < 0)
 		return r;
@@ -290,6 +295,7 @@ int main(int argc, char **argv)
 		uv_run(d.loop, UV_RUN_DEFAULT); /* lets closed handles finish */
 		server_free(d.server);
 		stream_server_free(d.streams);
+		kubelet_free(d.kubelet); /* its pods keep running */
 		manager_free(d.manager);
 		free(d.methods);
 		uv_loop_close(d.loop);

@@ -101,6 +101,16 @@ static const struct key keys[] = {
 	NUM("stream_idle_timeout", K_DURATION, S_UNSIGNED, stream_idle_timeout, "4h", 1,
 	    STOP_TIMEOUT_MAX * 7),
 	NUM("stream_max_per_client", K_UINT, S_UNSIGNED, stream_max_per_client, "16", 1, 1024),
+	OPT("manifest_dir", K_PATH, manifest_dir, "/etc/berth/manifests"),
+	NUM("manifest_check_interval", K_DURATION, S_UNSIGNED, manifest_check_interval, "20s", 1,
+	    STOP_TIMEOUT_MAX),
+	STR("config_map_dir", K_PATH, config_map_dir, "/etc/berth/configmaps"),
+	STR("secret_dir", K_PATH, secret_dir, "/etc/berth/secrets"),
+	NUM("restart_backoff", K_DURATION, S_UNSIGNED, restart_backoff, "10s", 1, STOP_TIMEOUT_MAX),
+	NUM("restart_backoff_max", K_DURATION, S_UNSIGNED, restart_backoff_max, "5m", 1,
+	    STOP_TIMEOUT_MAX),
+	NUM("restart_backoff_reset", K_DURATION, S_UNSIGNED, restart_backoff_reset, "10m", 1,
+	    STOP_TIMEOUT_MAX),
 };
 
 #define NKEYS ARRAY_SIZE(keys)
@@ -110,7 +120,9 @@ const char *const berthd_config_keys[] = {
 	"workers", "container_log_max_size", "container_log_max_files", "log_dir",
 	"cgroup_parent", "cgroup_driver", "network", "bridge", "subnet", "subnet6", "mtu",
 	"cni_conf_dir", "cni_bin_dir", "registries", "auth_file", "stop_timeout", "stream_address",
-	"stream_port", "stream_url_timeout", "stream_idle_timeout", "stream_max_per_client", NULL,
+	"stream_port", "stream_url_timeout", "stream_idle_timeout", "stream_max_per_client",
+	"manifest_dir", "manifest_check_interval", "config_map_dir", "secret_dir", "restart_backoff",
+	"restart_backoff_max", "restart_backoff_reset", NULL,
 };
 _Static_assert(ARRAY_SIZE(berthd_config_keys) == NKEYS + 1, "berthd_config_keys[] and keys[]");
 

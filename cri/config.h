@@ -53,6 +53,14 @@ struct berthd_config {
 	unsigned stream_url_timeout;    /* stream_url_timeout = 1m: a URL's life, unused */
 	unsigned stream_idle_timeout;   /* stream_idle_timeout = 4h: a silent session's */
 	unsigned stream_max_per_client; /* stream_max_per_client = 16: sessions per address */
+	/* the kubelet loop (cri/kubelet.h): static pods from manifests */
+	char *manifest_dir;		  /* manifest_dir = /etc/berth/manifests ("": none) */
+	unsigned manifest_check_interval; /* manifest_check_interval = 20s: the rescan period */
+	char *config_map_dir;		  /* config_map_dir = /etc/berth/configmaps */
+	char *secret_dir;		  /* secret_dir = /etc/berth/secrets */
+	unsigned restart_backoff;	  /* restart_backoff = 10s: the first restart's delay */
+	unsigned restart_backoff_max;	  /* restart_backoff_max = 5m */
+	unsigned restart_backoff_reset;	  /* restart_backoff_reset = 10m: running that long resets */
 };
 
 /* Defaults (as listed above); state-derived paths follow a later state change unless set. */

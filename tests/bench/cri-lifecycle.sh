@@ -157,6 +157,7 @@ state = $bd/state
 socket = $bd/berthd.sock
 shim_path = $tmp/bin/berth-shim
 berth_path = $tmp/bin/berth
+manifest_dir = ""
 log_dir = $tmp/logs/berthd
 log_level = warn
 cgroup_parent = $cg

@@ -193,6 +193,8 @@ class Berthd:
         self.conf = self.dir / "berthd.conf"
         self.settings = {"root": self.root, "state": self.state, "shim_path": SHIM,
                          "berth_path": BERTH,
+                         # the machine's own /etc/berth/manifests is not the tests' business
+                         "manifest_dir": '""',
                          "log_dir": self.logs, "cgroup_parent": self.cgroup_parent,
                          "log_level": "debug", "stop_timeout": "2s"}
         self.proc = None
