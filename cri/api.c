@@ -4,8 +4,11 @@
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "cri/errcode.h"
+#include "base/fileutil.h"
 #include "cri/stream.h"
 #include "runtime/runtime.h"
+
+#include <fcntl.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -487,6 +490,205 @@ static int op_events(const struct api_context *ctx, const struct json *req, stru
 	return 0;
 }
 
+
+/* ---- inspect, stats, info: what `berth inspect`, `berth stats` and `berth info` show ---- */
+
+/* container.inspect, pod.inspect: the status and the config the object was made with. */
+static int op_container_inspect(const struct api_context *ctx, const struct json *req,
+				struct json_writer *w, bool *sub, struct berth_error **err)
+{
+	_cleanup_free_ char *id = NULL;
+	struct manager_container c;
+	int r = id_field(req, "container_id", &id, err);
+	if (r < 0 || (r = manager_container_status(ctx->manager, id, &c, err)) < 0)
+		return r;
+	bjson_writer_key(w, "status");
+	write_container(w, &c);
+	kv_raw_object(w, "config", c.rec.config_json);
+	manager_container_clear(&c);
+	return 0;
+}
+
+static int op_pod_inspect(const struct api_context *ctx, const struct json *req,
+			  struct json_writer *w, bool *sub, struct berth_error **err)
+{
+	_cleanup_free_ char *id = NULL;
+	struct manager_pod p;
+	int r = id_field(req, "pod_id", &id, err);
+	if (r < 0 || (r = manager_pod_status(ctx->manager, id, &p, err)) < 0)
+		return r;
+	bjson_writer_key(w, "status");
+	write_pod(w, &p);
+	kv_raw_object(w, "config", p.rec.config_json);
+	manager_pod_clear(&p);
+	return 0;
+}
+
+/* A cgroup limit: "max" (no limit) is null. */
+static void kv_limit(struct json_writer *w, const char *key, uint64_t v)
+{
+	bjson_writer_key(w, key);
+	if (v == UINT64_MAX)
+		bjson_writer_null(w);
+	else
+		bjson_writer_uint(w, v);
+}
+
+static void kv_uint(struct json_writer *w, const char *key, uint64_t v)
+{
+	bjson_writer_key(w, key);
+	bjson_writer_uint(w, v);
+}
+
+/* The counters of the controllers that are on; the others' keys are absent. */
+static void write_stats(struct json_writer *w, const struct cgroup_stats *st)
+{
+	bjson_writer_key(w, "stats");
+	bjson_writer_begin_object(w);
+	if (st->has_cpu) {
+		kv_uint(w, "cpu_usage_usec", st->cpu_usage_usec);
+		kv_uint(w, "cpu_user_usec", st->cpu_user_usec);
+		kv_uint(w, "cpu_system_usec", st->cpu_system_usec);
+		kv_uint(w, "cpu_nr_throttled", st->cpu_nr_throttled);
+	}
+	if (st->has_memory) {
+		kv_uint(w, "memory_current", st->memory_current);
+		kv_limit(w, "memory_max", st->memory_max);
+		kv_uint(w, "memory_oom_kill", st->memory_oom_kill);
+	}
+	if (st->has_pids) {
+		kv_uint(w, "pids_current", st->pids_current);
+		kv_limit(w, "pids_max", st->pids_max);
+	}
+	bjson_writer_end_object(w);
+}
+
+static int op_stats(const struct api_context *ctx, const struct json *req, struct json_writer *w,
+		    const char *key,
+		    int (*fn)(struct manager *, const char *, struct cgroup_stats *,
+			      struct berth_error **),
+		    struct berth_error **err)
+{
+	_cleanup_free_ char *id = NULL;
+	struct cgroup_stats st = { 0 };
+	int r = id_field(req, key, &id, err);
+	if (r < 0 || (r = fn(ctx->manager, id, &st, err)) < 0)
+		return r;
+	write_stats(w, &st);
+	cgroup_stats_clear(&st);
+	return 0;
+}
+
+static int op_container_stats(const struct api_context *ctx, const struct json *req,
+			      struct json_writer *w, bool *sub, struct berth_error **err)
+{
+	return op_stats(ctx, req, w, "container_id", manager_container_stats, err);
+}
+
+static int op_pod_stats(const struct api_context *ctx, const struct json *req,
+			struct json_writer *w, bool *sub, struct berth_error **err)
+{
+	return op_stats(ctx, req, w, "pod_id", manager_pod_stats, err);
+}
+
+/* The words of a cgroup.controllers file as an array; absent (unreadable) is an empty one. */
+static void kv_controllers(struct json_writer *w, const char *key, const char *dir)
+{
+	_cleanup_free_ char *path = NULL, *text = NULL;
+	size_t len = 0;
+	bjson_writer_key(w, key);
+	bjson_writer_begin_array(w);
+	if (asprintf(&path, "%s/cgroup.controllers", dir) < 0)
+		path = NULL;
+	if (path && read_file_at(AT_FDCWD, path, &text, &len, NULL) == 0) {
+		char *save = NULL;
+		for (char *t = strtok_r(text, " \n", &save); t; t = strtok_r(NULL, " \n", &save))
+			bjson_writer_string(w, t);
+	}
+	bjson_writer_end_array(w);
+}
+
+static void write_cgroup_info(struct json_writer *w, const struct berthd_config *cfg)
+{
+	_cleanup_free_ char *mnt = NULL, *parent = NULL;
+	const char *p = cfg->cgroup_parent ? cfg->cgroup_parent : "berth";
+	bjson_writer_key(w, "cgroup");
+	bjson_writer_begin_object(w);
+	kv_str(w, "driver", cfg->systemd_cgroup ? "systemd" : "cgroupfs");
+	kv_str(w, "parent", p);
+	if (cgroup_mountpoint(&mnt, NULL) < 0) {
+		bjson_writer_kv_int(w, "version", 1); /* no cgroup2: no limits, no stats */
+		bjson_writer_end_object(w);
+		return;
+	}
+	bjson_writer_kv_int(w, "version", 2);
+	bjson_writer_kv_string(w, "mountpoint", mnt);
+	kv_controllers(w, "controllers", mnt);
+	/* the controllers pods can use: those enabled down to the parent (cgroupfs paths) */
+	if (!cfg->systemd_cgroup && asprintf(&parent, "%s/%s", mnt, p + (p[0] == '/')) >= 0)
+		kv_controllers(w, "parent_controllers", parent);
+	bjson_writer_end_object(w);
+}
+
+static void kv_usage(struct json_writer *w, const char *key, const struct manager_fs_usage *u)
+{
+	bjson_writer_key(w, key);
+	bjson_writer_begin_object(w);
+	kv_str(w, "mountpoint", u->mountpoint);
+	kv_uint(w, "bytes", u->bytes);
+	kv_uint(w, "inodes", u->inodes);
+	bjson_writer_end_object(w);
+}
+
+static int write_storage_info(struct json_writer *w, const struct api_context *ctx,
+			      struct berth_error **err)
+{
+	struct manager_fs_usage images = { 0 }, containers = { 0 };
+	int r = manager_image_fs_usage(ctx->manager, &images, &containers, err);
+	if (r < 0)
+		return r;
+	bjson_writer_key(w, "storage");
+	bjson_writer_begin_object(w);
+	kv_str(w, "root", ctx->config->root);
+	kv_str(w, "state", ctx->config->state);
+	kv_usage(w, "images", &images);
+	kv_usage(w, "containers", &containers);
+	bjson_writer_end_object(w);
+	return 0;
+}
+
+static void write_network_info(struct json_writer *w, const struct api_context *ctx)
+{
+	const struct berthd_config *cfg = ctx->config;
+	_cleanup_free_ char *cidr = manager_pod_cidr(ctx->manager);
+	bool cni = cfg->network && strcmp(cfg->network, "cni") == 0;
+	bjson_writer_key(w, "network");
+	bjson_writer_begin_object(w);
+	kv_str(w, "mode", cfg->network);
+	kv_str(w, "bridge", cni ? NULL : cfg->bridge);
+	kv_str(w, "subnet", cidr);
+	kv_str(w, "subnet6", cni ? NULL : cfg->subnet6);
+	kv_str(w, "cni_conf_dir", cni ? cfg->cni_conf_dir : NULL);
+	bjson_writer_end_object(w);
+}
+
+static int op_info(const struct api_context *ctx, const struct json *req, struct json_writer *w,
+		   bool *sub, struct berth_error **err)
+{
+	_cleanup_free_ char *dump = NULL;
+	int r = berthd_config_dump(ctx->config, &dump);
+	if (r < 0)
+		return berth_error_set(err, -r, "the configuration: %s", strerror(-r));
+	bjson_writer_kv_string(w, "version", BERTH_VERSION);
+	bjson_writer_kv_string(w, "runtime_name", "berth");
+	write_cgroup_info(w, ctx->config);
+	if ((r = write_storage_info(w, ctx, err)) < 0)
+		return r;
+	write_network_info(w, ctx);
+	bjson_writer_kv_string(w, "config", dump);
+	return 0;
+}
+
 #define FIELDS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 static const struct op ops[] = {
 	{ "version", FIELDS("op"), op_version },
@@ -513,6 +715,11 @@ static const struct op ops[] = {
 	{ "image.list", FIELDS("op"), op_image_list },
 	{ "image.remove", FIELDS("image"), op_image_remove },
 	{ "events", FIELDS("op"), op_events },
+	{ "container.inspect", FIELDS("container_id"), op_container_inspect },
+	{ "pod.inspect", FIELDS("pod_id"), op_pod_inspect },
+	{ "container.stats", FIELDS("container_id"), op_container_stats },
+	{ "pod.stats", FIELDS("pod_id"), op_pod_stats },
+	{ "info", FIELDS("op"), op_info },
 };
 
 /* ---- dispatch ---- */

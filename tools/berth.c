@@ -1,10 +1,13 @@
-/* berth: the command line for people: `berth image …` over libberth's image store, and `berth
- * exec/attach/port-forward` through berthd (tools/berth-stream.c). */
+/* berth: the command line for people: `berth image …` over libberth's image store; the
+ * containers and pods of berthd through its socket: run, ps, logs, stop, kill, rm, inspect, stats,
+ * events, pod … (tools/berth-*.c), exec, attach and port-forward (tools/berth-stream.c), info and
+ * version. */
 #include "base/cleanup.h"
 #include "base/error.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "image/image.h"
+#include "tools/berth-cmd.h"
 #include "tools/berth-stream.h"
 #include "tools/berthd-client.h"
 #include "tools/cli.h"
@@ -42,9 +45,28 @@ static void usage(FILE *f)
 	      "             [--socket PATH] [--debug] COMMAND\n"
 	      "\n"
 	      "--socket (else $BERTH_SOCKET, else " BERTHD_DEFAULT_SOCKET "): berthd's socket, for\n"
-	      "exec, attach and port-forward.\n"
+	      "every command but image. Containers and pods are named by id, unique id prefix or\n"
+	      "name. Exit status: 0, 1 (an error), 2 (bad usage); run, exec and attach: the\n"
+	      "process's.\n"
 	      "\n"
 	      "commands:\n"
+	      "  run [--rm] [-d] [-i] [-t] [-q] [--name N] [-e K=V] [-v SRC:DST[:ro]] "
+	      "[-p HOST:CTR[/udp]] [--memory M] [--cpus C] [--user U] [--workdir D] "
+	      "[--entrypoint E] IMAGE [CMD...]\n"
+	      "  ps [-a] [-q] [--format table|json]\n"
+	      "  logs [-f] [--tail N] [--since T] [--timestamps] CONTAINER\n"
+	      "  stop [-t SECONDS] CONTAINER...\n"
+	      "  kill [-s SIGNAL] CONTAINER...\n"
+	      "  rm [-f] CONTAINER...\n"
+	      "  inspect CONTAINER|POD...\n"
+	      "  stats [--no-stream] [--format table|json] [CONTAINER...]\n"
+	      "  events [--format text|json]\n"
+	      "  pod run [--name N] [--hostname H] [-p HOST:CTR[/udp]] [-l K=V]\n"
+	      "  pod ls [-q] [--format table|json]\n"
+	      "  pod inspect POD...\n"
+	      "  pod stop POD...\n"
+	      "  pod rm [-f] POD...\n"
+	      "  pod logs [-f] [--tail N] [--since T] [--timestamps] POD\n"
 	      "  image pull [--platform OS/ARCH[/VARIANT]] [-q] [--format text|json] NAME\n"
 	      "  image ls [-q] [--format table|json]\n"
 	      "  image inspect NAME\n"
@@ -59,7 +81,8 @@ static void usage(FILE *f)
 	      "  exec [-i] [-t] CONTAINER CMD [ARG...]\n"
 	      "  attach [-i] [-t] CONTAINER\n"
 	      "  port-forward POD [LOCAL:]REMOTE...\n"
-	      "  version\n",
+	      "  info [--format text|json]\n"
+	      "  version [--format text|json]\n",
 	      f);
 }
 
@@ -604,9 +627,14 @@ static const struct {
 	const char *name;
 	int (*fn)(const char *socket_path, int argc, char **argv, int i);
 } berthd_commands[] = {
-	{ "exec", berth_exec },
-	{ "attach", berth_attach },
-	{ "port-forward", berth_port_forward },
+	{ "run", berth_run },	   { "ps", berth_ps },
+	{ "logs", berth_logs },	   { "stop", berth_stop },
+	{ "kill", berth_kill },	   { "rm", berth_rm },
+	{ "inspect", berth_inspect }, { "stats", berth_stats },
+	{ "events", berth_events },   { "pod", berth_pod },
+	{ "pods", berth_pod },	   { "info", berth_info },
+	{ "version", berth_version }, { "exec", berth_exec },
+	{ "attach", berth_attach },   { "port-forward", berth_port_forward },
 };
 
 int main(int argc, char **argv)
@@ -631,7 +659,7 @@ int main(int argc, char **argv)
 	int r = cli_parse(argc, argv, &i, opts, PROG);
 	if (r)
 		return r;
-	if (version || (i < argc && strcmp(argv[i], "version") == 0)) {
+	if (version) {
 		printf(PROG " version %s\n", BERTH_VERSION);
 		return 0;
 	}

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -149,6 +150,32 @@ int berthd_call(const char *socket_path, struct json_writer *w, struct json **re
 	if ((r = check_answer(answer, err)) < 0)
 		return r;
 	*ret = TAKE_PTR(answer);
+	return 0;
+}
+
+int berthd_subscribe(const char *socket_path, FILE **ret, struct berth_error **err)
+{
+	static const char request[] = "{\"op\":\"events\"}\n";
+	_cleanup_close_ int fd = -EBADF;
+	_cleanup_fclose_ FILE *f = NULL;
+	_cleanup_free_ char *line = NULL;
+	_cleanup_(bjson_freep) struct json *answer = NULL;
+	size_t cap = 0;
+	int r = connect_unix(socket_path, &fd, err);
+	if (r < 0 || (r = send_all(fd, request, sizeof(request) - 1, err)) < 0)
+		return r;
+	/* a stream from here: the events follow the answer in the same reads */
+	if (!(f = fdopen(fd, "r")))
+		return berth_error_setsys(err, errno, "fdopen");
+	(void)TAKE_FD(fd);
+	if (getline(&line, &cap, f) <= 0)
+		return berth_error_set(err, ECONNRESET,
+				       "berthd closed the connection without an answer");
+	if ((r = bjson_parse(line, &answer, err)) < 0)
+		return berth_error_wrap(err, "berthd's answer");
+	if ((r = check_answer(answer, err)) < 0)
+		return r;
+	*ret = TAKE_PTR(f);
 	return 0;
 }
 

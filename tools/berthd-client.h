@@ -12,6 +12,8 @@
 #include "base/error.h"
 #include "base/json.h"
 
+#include <stdio.h>
+
 #define BERTHD_DEFAULT_SOCKET "/run/berth/berth.sock"
 
 /* The socket to use: option (--socket) when set, else $BERTH_SOCKET when set and non-empty, else
@@ -28,6 +30,9 @@ struct json_writer *berthd_request(const char *op);
  * (NotFound: ENOENT, InvalidArgument: EINVAL, FailedPrecondition: EBUSY, ...). */
 int berthd_call(const char *socket_path, struct json_writer *w, struct json **ret,
 		struct berth_error **err);
+
+/* Subscribes to berthd's events: *ret reads one JSON line per event after berthd's "ok". */
+int berthd_subscribe(const char *socket_path, FILE **ret, struct berth_error **err);
 
 enum berthd_kind { BERTHD_CONTAINER, BERTHD_POD };
 

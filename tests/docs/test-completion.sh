@@ -81,6 +81,33 @@ for cmd in exec attach port-forward; do
 	expect_same "berth $cmd -OPTION" "$want" "$(complete_line "berth --socket /s $cmd -")" \
 		"--stdin --tty"
 done
+# the berthd commands: their options as their help lines spell them (long forms may be offered
+# too), and pod's commands
+while read -r cmd rest; do
+	want=$(echo "$rest" | grep -o -- '-\{1,2\}[a-z][a-z-]*' | sort -u || true)
+	got=$(complete_line "berth $cmd -")
+	expect_same "berth $cmd -OPTION" "$want" "$got" \
+		"--detach --interactive --tty --quiet --env --volume --publish -m -u -w --all --follow -n -t --time --signal --force"
+done < <(echo "$help" | sed -n 's/^  \(run\|ps\|logs\|stop\|kill\|rm\|stats\|events\|info\|version\) \(.*\)/\1 \2/p')
+pod_commands=$(echo "$help" | sed -n 's/^  pod \([a-z]\+\).*/\1/p' | sort -u)
+expect_same "berth pod COMMAND" "$pod_commands" "$(complete_line "berth pod ")"
+while read -r sub rest; do
+	want=$(echo "$rest" | grep -o -- '-\{1,2\}[a-z][a-z-]*' | sort -u || true)
+	[ -n "$want" ] || continue
+	got=$(complete_line "berth pod $sub -")
+	expect_same "berth pod $sub -OPTION" "$want" "$got" \
+		"--publish --label --quiet --force --follow -n -t"
+done < <(echo "$help" | sed -n 's/^  pod \([a-z]\+\)\(.*\)/\1 \2/p')
+
+# container names through `berth ps -a` (its NAME column), with the --socket given
+berth() {
+	[ "$*" = "--socket /s ps -a" ] || return 1
+	printf 'ID  NAME  IMAGE\nabc  web  x\ndef  worker  y\n'
+}
+got=$(complete_line "berth --socket /s stop w")
+[ "$got" = "$(printf 'web\nworker')" ] || fail "stop CONTAINER: got \"$got\""
+unset -f berth
+
 got=$(complete_line "berth exec web -")
 [ -z "$got" ] || fail "berth exec CONTAINER -: offered \"$(words "$got")\" (the command's own words)"
 
@@ -101,4 +128,4 @@ got=$(complete_line "berth image pull --format ")
 if [ "$failures" -ne 0 ]; then
 	exit 1
 fi
-echo "ok: $(words "$commands") / image $(words "$image_commands") / exec attach port-forward"
+echo "ok: $(words "$commands") / image $(words "$image_commands") / pod $(words "$pod_commands")"

@@ -61,6 +61,24 @@ static void test_requests_refused_with_their_code(void **state)
 	expect("{\"op\":\"version\"}\0x", 18, "InvalidArgument", "NUL");
 }
 
+/* The ops berth's command line added (inspect, stats, info): their fields are checked before
+ * the manager is asked. */
+static void test_cli_ops_check_their_fields(void **state)
+{
+	(void)state;
+	expect_str("{\"op\":\"container.inspect\"}", "InvalidArgument", "container_id: required");
+	expect_str("{\"op\":\"container.inspect\",\"container_id\":\"a\",\"x\":1}",
+		   "InvalidArgument", "x: unknown field for op container.inspect");
+	expect_str("{\"op\":\"pod.inspect\",\"pod_id\":7}", "InvalidArgument",
+		   "pod_id: not a string");
+	expect_str("{\"op\":\"container.stats\"}", "InvalidArgument", "container_id: required");
+	expect_str("{\"op\":\"container.stats\",\"pod_id\":\"a\"}", "InvalidArgument",
+		   "pod_id: unknown field for op container.stats");
+	expect_str("{\"op\":\"pod.stats\"}", "InvalidArgument", "pod_id: required");
+	expect_str("{\"op\":\"info\",\"verbose\":true}", "InvalidArgument",
+		   "verbose: unknown field for op info");
+}
+
 #define FFFD "\xef\xbf\xbd"
 
 static void test_utf8_sanitize(void **state)
@@ -124,6 +142,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_requests_refused_with_their_code),
+		cmocka_unit_test(test_cli_ops_check_their_fields),
 		cmocka_unit_test(test_utf8_sanitize),
 		cmocka_unit_test(test_errcode_table),
 		cmocka_unit_test(test_event_line),
