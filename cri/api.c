@@ -4,6 +4,7 @@
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "cri/errcode.h"
+#include "cri/kubelet.h"
 #include "base/fileutil.h"
 #include "cri/stream.h"
 #include "runtime/runtime.h"
@@ -444,6 +445,58 @@ static int op_stream_port_forward(const struct api_context *ctx, const struct js
 	return 0;
 }
 
+/* ---- static pods (cri/kubelet.c): berth apply, delete, and the pods' Kubernetes status ---- */
+
+static int op_pod_apply(const struct api_context *ctx, const struct json *req,
+			struct json_writer *w, bool *sub, struct berth_error **err)
+{
+	_cleanup_free_ char *text = NULL, *file = NULL, *key = NULL;
+	int r = req_string(req, "", "manifest", true, &text, err);
+	if (r < 0 || (r = req_string(req, "", "file", false, &file, err)) < 0 ||
+	    (r = kubelet_apply(ctx->kubelet, text, strlen(text), file, &key, err)) < 0)
+		return r;
+	bjson_writer_kv_string(w, "pod", key);
+	return 0;
+}
+
+/* By its manifest, or by namespace (default "default") and name. */
+static int op_pod_delete(const struct api_context *ctx, const struct json *req,
+			 struct json_writer *w, bool *sub, struct berth_error **err)
+{
+	_cleanup_free_ char *text = NULL, *ns = NULL, *name = NULL;
+	int r = req_string(req, "", "manifest", false, &text, err);
+	if (r < 0 || (r = req_string(req, "", "namespace", false, &ns, err)) < 0 ||
+	    (r = req_string(req, "", "name", false, &name, err)) < 0)
+		return r;
+	if (!text && !name)
+		return berth_error_set(err, EINVAL, "manifest or name: one is required");
+	return kubelet_delete(ctx->kubelet, text, text ? strlen(text) : 0,
+			      ns ? ns : "default", name, err);
+}
+
+static int op_static_list(const struct api_context *ctx, const struct json *req,
+			  struct json_writer *w, bool *sub, struct berth_error **err)
+{
+	_cleanup_free_ char *text = NULL;
+	int r = kubelet_list_json(ctx->kubelet, &text, err);
+	if (r < 0)
+		return r;
+	req_write_raw(w, "pods", text);
+	return 0;
+}
+
+static int op_static_status(const struct api_context *ctx, const struct json *req,
+			    struct json_writer *w, bool *sub, struct berth_error **err)
+{
+	_cleanup_free_ char *ns = NULL, *name = NULL, *text = NULL;
+	int r = req_string(req, "", "namespace", false, &ns, err);
+	if (r < 0 || (r = id_field(req, "name", &name, err)) < 0 ||
+	    (r = kubelet_status_json(ctx->kubelet, ns ? ns : "default", name, &text, err)) < 0)
+		return r;
+	req_write_raw(w, "pod", text);
+	return 0;
+}
+
 static int op_image_pull(const struct api_context *ctx, const struct json *req,
 			 struct json_writer *w, bool *sub, struct berth_error **err)
 {
@@ -711,6 +764,10 @@ static const struct op ops[] = {
 	{ "stream.attach", FIELDS("container_id", "tty", "stdin", "stdout", "stderr"),
 	  op_stream_attach },
 	{ "stream.port_forward", FIELDS("pod_id", "ports"), op_stream_port_forward },
+	{ "pod.apply", FIELDS("manifest", "file"), op_pod_apply },
+	{ "pod.delete", FIELDS("manifest", "namespace", "name"), op_pod_delete },
+	{ "static.list", FIELDS("op"), op_static_list },
+	{ "static.status", FIELDS("namespace", "name"), op_static_status },
 	{ "image.pull", FIELDS("image"), op_image_pull },
 	{ "image.list", FIELDS("op"), op_image_list },
 	{ "image.remove", FIELDS("image"), op_image_remove },

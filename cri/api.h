@@ -12,6 +12,7 @@
 #include "cri/manager.h"
 
 struct stream_server;
+struct kubelet;
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@ struct api_context {
 	struct manager *manager;
 	const struct berthd_config *config;
 	struct stream_server *streams;
+	struct kubelet *kubelet;
 };
 
 /* Handles one request line (not NUL-terminated, no newline); runs on a worker thread. Returns

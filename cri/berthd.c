@@ -256,7 +256,7 @@ static int serve(struct daemon *d, struct berth_error **err)
 	if ((r = stream_server_start(&d->cfg, d->manager, &d->streams, err)) < 0)
 		return r;
 	d->ctx = (struct api_context){ .manager = d->manager, .config = &d->cfg,
-				       .streams = d->streams };
+				       .streams = d->streams, .kubelet = d->kubelet };
 	if ((r = join_services(d)) < 0)
 		return berth_error_set(err, -r, "out of memory");
 	if ((r = server_new(d->loop, &d->ctx, &d->grpc, &d->server, err)) < 0 ||

@@ -21,7 +21,7 @@
 typedef int berth_cmd_fn(const char *socket_path, int argc, char **argv, int i);
 
 berth_cmd_fn berth_run, berth_ps, berth_logs, berth_stop, berth_kill, berth_rm, berth_inspect,
-	berth_stats, berth_events, berth_pod, berth_info, berth_version;
+	berth_stats, berth_events, berth_pod, berth_info, berth_version, berth_apply, berth_delete;
 
 /* ---- shared (tools/berth-util.c) ---- */
 

@@ -172,26 +172,72 @@ static size_t containers_in(const struct json *ctrs, const char *pod_id)
 	return n;
 }
 
-static int pod_table(const struct json *pods, const struct json *ctrs)
+/* The kubelet loop's status of a pod that came from a manifest (by namespace and name), or NULL. */
+static const struct json *static_status(const struct json *statics, const struct json *pod)
+{
+	for (size_t k = 0; k < bjson_array_size(statics); k++) {
+		const struct json *s = bjson_array_get(statics, k);
+		const struct json *md = bjson_object_get(s, "metadata");
+		const char *name = str_of(md, "name"), *ns = str_of(md, "namespace");
+		if (name && ns && bjson_object_get(s, "status") && strcmp(name, str_of(pod, "name")) == 0 &&
+		    strcmp(ns, str_of(pod, "namespace")) == 0)
+			return bjson_object_get(s, "status");
+	}
+	return NULL;
+}
+
+/* PHASE, READY ("1/2") and RESTARTS of a static pod, Kubernetes' words; "-" for the others. */
+static void static_columns(const struct json *st, char phase[32], char ready[24],
+			   char restarts[24])
+{
+	snprintf(phase, 32, "-");
+	snprintf(ready, 24, "-");
+	snprintf(restarts, 24, "-");
+	if (!st)
+		return;
+	const struct json *cs = bjson_object_get(st, "containerStatuses");
+	size_t n = bjson_array_size(cs), up = 0;
+	int64_t total = 0;
+	for (size_t k = 0; k < n; k++) {
+		const struct json *c = bjson_array_get(cs, k);
+		int64_t rc = 0;
+		up += bjson_bool(bjson_object_get(c, "ready"));
+		if (bjson_int64(bjson_object_get(c, "restartCount"), &rc))
+			total += rc;
+	}
+	snprintf(phase, 32, "%s", str_of(st, "phase") ? str_of(st, "phase") : "-");
+	snprintf(ready, 24, "%zu/%zu", up, n);
+	snprintf(restarts, 24, "%lld", (long long)total);
+}
+
+static int pod_table(const struct json *pods, const struct json *ctrs, const struct json *statics)
 {
 	static const char *const headers[] = { "ID",	  "NAME",	"NAMESPACE", "STATE",
-						"CREATED", "CONTAINERS", "IP" };
+						"PHASE",   "READY",	"RESTARTS",  "CREATED",
+						"CONTAINERS", "IP" };
 	_cleanup_(table_freep) struct table *t = table_new(ARRAY_SIZE(headers), headers);
 	for (size_t k = 0; t && k < bjson_array_size(pods); k++) {
 		const struct json *p = bjson_array_get(pods, k);
-		char id[13], ago[48], count[24];
+		char id[13], ago[48], count[24], phase[32], ready[24], restarts[24];
 		int64_t created = 0;
 		bjson_int64(bjson_object_get(p, "created_ns"), &created);
 		snprintf(count, sizeof(count), "%zu", containers_in(ctrs, str_of(p, "id")));
+		static_columns(static_status(statics, p), phase, ready, restarts);
 		const char *row[] = { berth_cmd_short_id(str_of(p, "id"), id), str_of(p, "name"),
-				      str_of(p, "namespace"), str_of(p, "state"),
-				      berth_cmd_ago(created, ago), count, str_of(p, "ip4") };
+				      str_of(p, "namespace"), str_of(p, "state"), phase, ready,
+				      restarts, berth_cmd_ago(created, ago), count, str_of(p, "ip4") };
 		if (!table_add(t, row))
 			t = table_free(t);
 	}
 	if (!t)
 		return cli_fail(NULL, -ENOMEM);
 	table_print(t, stdout);
+	/* a manifest that is not running because it is invalid says so, in the parser's words */
+	for (size_t k = 0; k < bjson_array_size(statics); k++) {
+		const struct json *s = bjson_array_get(statics, k);
+		if (str_of(s, "error"))
+			fprintf(stderr, "berth: pod ls: %s\n", str_of(s, "error"));
+	}
 	return 0;
 }
 
@@ -208,9 +254,10 @@ static int pod_ls(const char *socket_path, int argc, char **argv, int i)
 	if (r || (r = cli_positional(argc, i, 0, 0, "pod ls", "[-q] [--format table|json]")) ||
 	    (r = berth_cmd_format("pod ls", format, &json)))
 		return r;
-	_cleanup_(bjson_freep) struct json *pods = NULL, *ctrs = NULL;
+	_cleanup_(bjson_freep) struct json *pods = NULL, *ctrs = NULL, *statics = NULL;
 	if ((r = berth_cmd_call(socket_path, "pod ls", berthd_request("pod.list"), &pods)) ||
-	    (r = berth_cmd_call(socket_path, "pod ls", berthd_request("container.list"), &ctrs)))
+	    (r = berth_cmd_call(socket_path, "pod ls", berthd_request("container.list"), &ctrs)) ||
+	    (r = berth_cmd_call(socket_path, "pod ls", berthd_request("static.list"), &statics)))
 		return r;
 	const struct json *pl = bjson_object_get(pods, "pods");
 	if (json)
@@ -220,7 +267,7 @@ static int pod_ls(const char *socket_path, int argc, char **argv, int i)
 			printf("%s\n", str_of(bjson_array_get(pl, k), "id"));
 		return 0;
 	}
-	return pod_table(pl, bjson_object_get(ctrs, "containers"));
+	return pod_table(pl, bjson_object_get(ctrs, "containers"), bjson_object_get(statics, "pods"));
 }
 
 /* ---- pod inspect, stop, rm ---- */
@@ -244,9 +291,10 @@ static int pod_containers(const char *socket_path, const char *id, struct json *
 static int inspect_one(const char *socket_path, const char *id, struct json_writer *out,
 		       struct berth_error **err)
 {
-	_cleanup_(bjson_freep) struct json *pod = NULL, *ctrs = NULL;
+	_cleanup_(bjson_freep) struct json *pod = NULL, *ctrs = NULL, *statics = NULL;
 	int r = pod_call(socket_path, "pod.inspect", id, &pod, err);
-	if (r < 0 || (r = pod_containers(socket_path, id, &ctrs, err)) < 0)
+	if (r < 0 || (r = pod_containers(socket_path, id, &ctrs, err)) < 0 ||
+	    (r = berthd_call(socket_path, berthd_request("static.list"), &statics, err)) < 0)
 		return r;
 	bjson_writer_begin_object(out);
 	bjson_writer_key(out, "status");
@@ -255,6 +303,13 @@ static int inspect_one(const char *socket_path, const char *id, struct json_writ
 	bjson_writer_value(out, bjson_object_get(pod, "config"));
 	bjson_writer_key(out, "containers");
 	bjson_writer_value(out, bjson_object_get(ctrs, "containers"));
+	/* a pod from a manifest: its Kubernetes status, as the kubelet loop keeps it */
+	const struct json *st = static_status(bjson_object_get(statics, "pods"),
+					      bjson_object_get(pod, "status"));
+	if (st) {
+		bjson_writer_key(out, "podStatus");
+		bjson_writer_value(out, st);
+	}
 	bjson_writer_end_object(out);
 	return 0;
 }

@@ -67,6 +67,8 @@ static void usage(FILE *f)
 	      "  pod stop POD...\n"
 	      "  pod rm [-f] POD...\n"
 	      "  pod logs [-f] [--tail N] [--since T] [--timestamps] POD\n"
+	      "  apply -f FILE\n"
+	      "  delete -f FILE\n"
 	      "  image pull [--platform OS/ARCH[/VARIANT]] [-q] [--format text|json] NAME\n"
 	      "  image ls [-q] [--format table|json]\n"
 	      "  image inspect NAME\n"
@@ -635,6 +637,7 @@ static const struct {
 	{ "pods", berth_pod },	   { "info", berth_info },
 	{ "version", berth_version }, { "exec", berth_exec },
 	{ "attach", berth_attach },   { "port-forward", berth_port_forward },
+	{ "apply", berth_apply },     { "delete", berth_delete },
 };
 
 int main(int argc, char **argv)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from berthdtools import FIXTURES, PYTHON, bd, image_tar, node  # noqa: F401 (fixtures)
+from berthdtools import BERTH, FIXTURES, PYTHON, bd, image_tar, node  # noqa: F401 (fixtures)
 from nettools import run
 from proctools import wait_until
 
@@ -489,3 +489,48 @@ def test_applied_manifests_and_duplicate_names(bd, kn):
     (applied / "default_ap.yaml").unlink()
     (applied / "default_dup.yaml").unlink()
     wait_until(lambda: kn.status("ap") is None, 30, "ap to be removed", 0.1)
+
+
+def berth(bd, *args, input=None):
+    return subprocess.run([BERTH, "--socket", str(bd.socket), *args], input=input,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_berth_apply_pod_ls_and_delete(bd, kn, tmp_path):
+    """`berth apply -f` runs a pod from a manifest file, `berth pod ls` shows its phase,
+    readiness and restarts, `pod inspect` its Kubernetes status, `delete -f` removes it; an
+    invalid manifest is refused with its file and field path, and `pod ls` names a bad file of
+    the manifest directory."""
+    bd.start()
+    m = tmp_path / "ap.yaml"
+    m.write_text(sleeper(kn, "ap", 1000))
+    r = berth(bd, "apply", "-f", str(m))
+    assert (r.returncode, r.stdout) == (0, "pod/default/ap applied\n"), r
+    kn.wait("ap", lambda s: s["status"]["phase"] == "Running" and ctr(s, "c")["ready"],
+            what="ap to run")
+    r = berth(bd, "pod", "ls")
+    assert r.returncode == 0, r
+    head, row = r.stdout.splitlines()[0].split(), next(
+        line.split() for line in r.stdout.splitlines() if " ap " in f" {line} ")
+    cols = dict(zip(head, row))
+    assert (cols["PHASE"], cols["READY"], cols["RESTARTS"]) == ("Running", "1/1", "0"), r.stdout
+    r = berth(bd, "pod", "inspect", "ap")
+    got = json.loads(r.stdout)
+    got = got[0] if isinstance(got, list) else got
+    assert got["podStatus"]["phase"] == "Running", got
+    # the same manifest from standard input is the same pod
+    assert berth(bd, "apply", "-f", "-", input=m.read_text()).returncode == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(sleeper(kn, "bad", 1).replace("containers:", "containres:"))
+    r = berth(bd, "apply", "-f", str(bad))
+    assert r.returncode == 1 and "bad.yaml: spec.containres: unknown field" in r.stderr, r
+    kn.write("broken.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: {}\n")
+    wait_until(lambda: "broken.yaml" in berth(bd, "pod", "ls").stderr, 20,
+               "pod ls to name the broken manifest", 0.2)
+    (kn.manifests / "broken.yaml").unlink()
+    r = berth(bd, "delete", "-f", str(m))
+    assert (r.returncode, r.stdout) == (0, "deleted\n"), r
+    wait_until(lambda: kn.status("ap") is None, 30, "ap to be removed", 0.1)
+    r = berth(bd, "delete", "-f", str(m))
+    assert r.returncode == 1 and "ap" in r.stderr, r
+    assert berth(bd, "apply").returncode == 2
