@@ -398,9 +398,13 @@ def test_pod_run_ls_inspect_logs_stop_rm(up):
     pid = ok(up, "pod", "run", "--name", "pp", "--label", "team=a").strip()
     assert len(pid) == 32
     table = ok(up, "pod", "ls").splitlines()
-    assert table[0].split() == ["ID", "NAME", "NAMESPACE", "STATE", "CREATED", "CONTAINERS",
-                                "IP"]
-    assert "pp" in table[1] and "ready" in table[1], table
+    assert table[0].split() == ["ID", "NAME", "NAMESPACE", "STATE", "PHASE", "READY",
+                                "RESTARTS", "CREATED", "CONTAINERS", "IP"]
+    # not a pod from a manifest: no Kubernetes phase, readiness or restarts
+    row = dict(zip(table[0].split(), table[1].split()))
+    assert (row["NAME"], row["STATE"], row["PHASE"], row["READY"], row["RESTARTS"]) == \
+        ("pp", "ready", "-", "-", "-"), table
+    assert "podStatus" not in json.loads(ok(up, "pod", "inspect", "pp"))[0]
     rows = json.loads(ok(up, "pod", "ls", "--format", "json"))
     assert [(p["name"], p["labels"]) for p in rows] == [("pp", {"team": "a"})]
     assert ok(up, "pod", "ls", "-q").split() == [pid]
