@@ -1,4 +1,4 @@
-#include "cgroup/cgroup.h"
+#include "cgroup/cgroup-internal.h"
 #include "base/cleanup.h"
 #include "base/fileutil.h"
 #include "base/log.h"
@@ -352,6 +352,14 @@ static int apply(const struct cgroup *cg, const struct cgroup_settings *s, bool 
 						cgroup_settings_file(s, i), cgroup_settings_value(s, i));
 	}
 	return 0;
+}
+
+int cgroup_apply_devices(const struct cgroup *cg, const struct cgroup_settings *s,
+			 struct berth_error **err)
+{
+	size_t n_rules;
+	const struct cgroup_device_rule *rules = cgroup_settings_devices(s, &n_rules);
+	return n_rules > 0 ? cgroup_devices_attach(cg->fd, rules, n_rules, err) : 0;
 }
 
 int cgroup_apply(const struct cgroup *cg, const struct cgroup_settings *s,

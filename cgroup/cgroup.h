@@ -47,7 +47,9 @@ BERTH_EXPORT bool cgroup_is_frozen(const struct cgroup *cg);
  * cgroup_settings_from_oci converts linux.resources (cgroup v1 terms) to v2 files the way runc
  * and crun do, refusing by name what v2 cannot do. cgroup_apply checks that the hierarchy offers
  * every controller the files need (naming it, the hierarchy and why when it does not), enables
- * them from the root down to the cgroup, and writes the files in order. */
+ * them from the root down to the cgroup, and writes the files in order. cgroup_apply_devices
+ * attaches the eBPF device filter of the device rules (none: nothing to do), replacing the one
+ * attached before; a runtime calls it once the container's init has made its device nodes. */
 struct cgroup_settings;
 struct json;
 BERTH_EXPORT int cgroup_settings_from_oci(const struct json *resources,
@@ -55,7 +57,10 @@ BERTH_EXPORT int cgroup_settings_from_oci(const struct json *resources,
 BERTH_EXPORT struct cgroup_settings *cgroup_settings_new(void);
 BERTH_EXPORT int cgroup_settings_add(struct cgroup_settings *s, const char *field,
 				     const char *file, const char *value);
+/* The number of files to write; device rules (linux.resources.devices) are not among them. */
 BERTH_EXPORT size_t cgroup_settings_count(const struct cgroup_settings *s);
+/* Neither files nor device rules: nothing to apply. */
+BERTH_EXPORT bool cgroup_settings_empty(const struct cgroup_settings *s);
 BERTH_EXPORT const char *cgroup_settings_file(const struct cgroup_settings *s, size_t i);
 BERTH_EXPORT const char *cgroup_settings_value(const struct cgroup_settings *s, size_t i);
 BERTH_EXPORT const char *cgroup_settings_field(const struct cgroup_settings *s, size_t i);
@@ -63,6 +68,8 @@ BERTH_EXPORT struct cgroup_settings *cgroup_settings_free(struct cgroup_settings
 BERTH_EXPORT void cgroup_settings_freep(struct cgroup_settings **s);
 BERTH_EXPORT int cgroup_apply(const struct cgroup *cg, const struct cgroup_settings *s,
 			      struct berth_error **err);
+BERTH_EXPORT int cgroup_apply_devices(const struct cgroup *cg, const struct cgroup_settings *s,
+				      struct berth_error **err);
 /* The same, but a controller the hierarchy does not offer is skipped with a warning that names
  * the limits left unapplied: for operators who explicitly accept that. */
 BERTH_EXPORT int cgroup_apply_allow_missing(const struct cgroup *cg,

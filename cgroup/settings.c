@@ -1,6 +1,6 @@
 /* linux.resources → cgroup v2 files. The OCI fields are cgroup v1's; each is converted the way
  * runc and crun convert it, and a field v2 has no counterpart for is refused by name. */
-#include "cgroup/cgroup.h"
+#include "cgroup/cgroup-internal.h"
 #include "base/cleanup.h"
 #include "base/json.h"
 
@@ -20,6 +20,8 @@ struct cgroup_write {
 struct cgroup_settings {
 	struct cgroup_write *w;
 	size_t n;
+	struct cgroup_device_rule *devices; /* linux.resources.devices, NULL for none */
+	size_t n_devices;
 };
 
 struct cgroup_settings *cgroup_settings_new(void)
@@ -36,6 +38,7 @@ struct cgroup_settings *cgroup_settings_free(struct cgroup_settings *s)
 			free(s->w[i].field);
 		}
 		free(s->w);
+		free(s->devices);
 		free(s);
 	}
 	return NULL;
@@ -49,6 +52,18 @@ void cgroup_settings_freep(struct cgroup_settings **s)
 size_t cgroup_settings_count(const struct cgroup_settings *s)
 {
 	return s ? s->n : 0;
+}
+
+bool cgroup_settings_empty(const struct cgroup_settings *s)
+{
+	return !s || (s->n == 0 && s->n_devices == 0);
+}
+
+const struct cgroup_device_rule *cgroup_settings_devices(const struct cgroup_settings *s,
+							 size_t *ret_n)
+{
+	*ret_n = s ? s->n_devices : 0;
+	return s ? s->devices : NULL;
 }
 
 const char *cgroup_settings_file(const struct cgroup_settings *s, size_t i)
@@ -373,12 +388,8 @@ int cgroup_settings_from_oci(const struct json *res, struct cgroup_settings **re
 	int r = expect_object(res, p, err);
 	if (r < 0)
 		return r;
-	const struct json *devices = get(res, "devices");
-	if (bjson_array_size(devices) > 0)
-		return berth_error_set(err, ENOTSUP,
-				       "%s.devices: device rules need cgroup v2's eBPF device filter, which berth does not support yet",
-				       p);
-	if ((r = refuse(res, p, "network", "network classes and priorities are cgroup v1 only",
+	if ((r = cgroup_devices_from_oci(get(res, "devices"), &s->devices, &s->n_devices, err)) < 0 ||
+	    (r = refuse(res, p, "network", "network classes and priorities are cgroup v1 only",
 			err)) < 0 ||
 	    (r = refuse(res, p, "rdma", "rdma limits are not supported yet", err)) < 0 ||
 	    (r = memory(get(res, "memory"), s, err)) < 0 || (r = cpu(get(res, "cpu"), s, err)) < 0 ||

@@ -327,7 +327,7 @@ static int prepare_cgroup(struct create_ctx *c, struct berth_error **err)
 {
 	const char *want = c->cfg->cgroups_path;
 	_cleanup_free_ char *mnt = NULL;
-	bool limits = cgroup_settings_count(c->cfg->resources) > 0;
+	bool limits = !cgroup_settings_empty(c->cfg->resources);
 	if (cgroup_mountpoint(&mnt, NULL) < 0) {
 		if (want)
 			return berth_error_set(err, ENOENT,
@@ -335,7 +335,9 @@ static int prepare_cgroup(struct create_ctx *c, struct berth_error **err)
 		if (limits)
 			return berth_error_set(err, ENOENT,
 					       "%s: no cgroup2 hierarchy is mounted to apply it",
-					       cgroup_settings_field(c->cfg->resources, 0));
+					       cgroup_settings_count(c->cfg->resources) > 0
+						       ? cgroup_settings_field(c->cfg->resources, 0)
+						       : "linux.resources.devices");
 		log_debug("no cgroup2 hierarchy: container %s runs in the runtime's cgroup", c->o->id);
 		return 0;
 	}
@@ -468,7 +470,10 @@ static int container_spawn(struct create_ctx *c, bool barrier, struct berth_erro
 	if (r < 0)
 		return r;
 	closep(&c->listen_fd); /* the init holds it now */
+	/* the device filter once the init has made its device nodes (as runc does): the rules
+	 * need not allow mknod for them */
 	if ((r = spawn_wait_ready(c->sp.sync_fd, create_hooks_cb, c, err)) < 0 ||
+	    (c->cg && (r = cgroup_apply_devices(c->cg, c->cfg->resources, err)) < 0) ||
 	    (r = record_state(c, err)) < 0)
 		return r;
 	_cleanup_free_ char *start_state = NULL;
@@ -830,7 +835,9 @@ int runtime_container_update(const char *state_root, const char *id, const char 
 	_cleanup_(cgroup_freep) struct cgroup *cg = NULL;
 	if ((r = open_running_cgroup(state_root, id, "update", &cg, err)) < 0)
 		return r;
-	return cgroup_apply(cg, settings, err);
+	if ((r = cgroup_apply(cg, settings, err)) < 0)
+		return r;
+	return cgroup_apply_devices(cg, settings, err);
 }
 
 /* ---- run ---- */

@@ -84,7 +84,6 @@ static void test_refused(void **state)
 		{ "{\"cpu\":{\"realtimeRuntime\":5}}", "linux.resources.cpu.realtimeRuntime" },
 		{ "{\"blockIO\":{\"leafWeight\":10}}", "linux.resources.blockIO.leafWeight" },
 		{ "{\"network\":{\"classID\":1}}", "linux.resources.network" },
-		{ "{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]}", "linux.resources.devices" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		assert_int_equal(convert(f, cases[i].json), -ENOTSUP);
