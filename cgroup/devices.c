@@ -12,6 +12,11 @@
  *   - Otherwise the LAST rule that matches a request decides it: a rule matches when its type is
  *     the device's (or "a"), its major and minor are the device's (or any: null, unset or -1),
  *     and every access the request asks for (r, w, m) is in its access; no match: the default.
+ *   - After the config's rules come runc's default devices (libcontainer/specconv's
+ *     AllowedDevices, as crun does too): mknod of any device, /dev/null, zero, full, random,
+ *     urandom, tty, ptmx, the ptys (c 136:*) and /dev/net/tun. Engines rely on it: podman's
+ *     rules deny everything and allow none of these. (runc drops a default whose path
+ *     linux.devices redefines; berth keeps it.)
  *
  * The program checks the rules after the last reset from the end of the list backwards and
  * returns at the first match. One known difference from runc's v1 emulator: a deny narrower than
@@ -78,6 +83,8 @@ static int parse_rule(const struct json *d, size_t i, struct cgroup_device_rule 
 		return 0;
 	if (!a)
 		return berth_error_set(err, EINVAL, FIELD "[%zu].access: must be a string", i);
+	if (!*a) /* runc refuses it too */
+		return berth_error_set(err, EINVAL, FIELD "[%zu].access: must not be empty", i);
 	ret->access = 0;
 	for (const char *c = a; *c; c++) {
 		unsigned bit = *c == 'r' ? BPF_DEVCG_ACC_READ
@@ -158,6 +165,21 @@ static size_t emit_rule(const struct cgroup_device_rule *rule, struct bpf_insn *
 	return n;
 }
 
+/* runc's AllowedDevices, in its order: they follow the config's rules */
+static const struct cgroup_device_rule runc_defaults[] = {
+	{ true, 'c', CGROUP_DEV_ANY, CGROUP_DEV_ANY, BPF_DEVCG_ACC_MKNOD },
+	{ true, 'b', CGROUP_DEV_ANY, CGROUP_DEV_ANY, BPF_DEVCG_ACC_MKNOD },
+	{ true, 'c', 1, 3, ACC_ALL },              /* /dev/null */
+	{ true, 'c', 1, 8, ACC_ALL },              /* /dev/random */
+	{ true, 'c', 1, 7, ACC_ALL },              /* /dev/full */
+	{ true, 'c', 5, 0, ACC_ALL },              /* /dev/tty */
+	{ true, 'c', 1, 5, ACC_ALL },              /* /dev/zero */
+	{ true, 'c', 1, 9, ACC_ALL },              /* /dev/urandom */
+	{ true, 'c', 136, CGROUP_DEV_ANY, ACC_ALL }, /* /dev/pts/N */
+	{ true, 'c', 5, 2, ACC_ALL },              /* /dev/ptmx */
+	{ true, 'c', 10, 200, ACC_ALL },           /* /dev/net/tun */
+};
+
 int cgroup_devices_program(const struct cgroup_device_rule *rules, size_t n,
 			   struct bpf_insn **ret, size_t *ret_n)
 {
@@ -169,7 +191,8 @@ int cgroup_devices_program(const struct cgroup_device_rule *rules, size_t n,
 			default_allow = rules[i].allow;
 		}
 	/* a prologue of 6, at most 8 per rule, and the default's 2 */
-	_cleanup_free_ struct bpf_insn *p = calloc(6 + 8 * (n - first) + 2, sizeof(*p));
+	_cleanup_free_ struct bpf_insn *p =
+		calloc(6 + 8 * (n - first + ARRAY_SIZE(runc_defaults)) + 2, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	size_t k = 0;
@@ -180,9 +203,10 @@ int cgroup_devices_program(const struct cgroup_device_rule *rules, size_t n,
 	p[k++] = ALU32_IMM(BPF_RSH, R_ACC, 16);
 	p[k++] = LDX_W(R_MAJOR, R_CTX, 4);
 	p[k++] = LDX_W(R_MINOR, R_CTX, 8);
+	for (size_t i = ARRAY_SIZE(runc_defaults); i > 0; i--)
+		k += emit_rule(&runc_defaults[i - 1], p + k);
 	for (size_t i = n; i > first; i--)
-		if (rules[i - 1].access != 0) /* no access: it matches no request */
-			k += emit_rule(&rules[i - 1], p + k);
+		k += emit_rule(&rules[i - 1], p + k);
 	p[k++] = MOV64_IMM(0, default_allow ? 1 : 0);
 	p[k++] = EXIT();
 	*ret = TAKE_PTR(p);

@@ -106,6 +106,10 @@ static int run(const struct fx *f, char type, int acc, uint32_t major, uint32_t 
 	return -1;
 }
 
+/* the instructions of runc's default devices: c and b *:* m (6 each), eight of one device
+ * (5 each) and c 136:* (4) */
+#define RUNC_DEFAULTS (6 + 6 + 8 * 5 + 4)
+
 #define R BPF_DEVCG_ACC_READ
 #define W BPF_DEVCG_ACC_WRITE
 #define M BPF_DEVCG_ACC_MKNOD
@@ -126,8 +130,8 @@ static void test_engine_defaults(void **state)
 	assert_int_equal(compile(f, engine_rules), 0);
 	/* the prologue's 6 loads; per rule a check of the type (1), the access (3, unless rwm), the
 	 * major and the minor (1 each, unless any), and the decision (2); the default's 2. The
-	 * leading deny-all is the default, not a rule. */
-	assert_int_equal(f->n, 6 + 5 + 5 + 4 + 6 + 6 + 8 + 2);
+	 * leading deny-all is the default, not a rule; runc's 11 defaults follow the rules. */
+	assert_int_equal(f->n, 6 + 5 + 5 + 4 + 6 + 6 + 8 + RUNC_DEFAULTS + 2);
 	assert_int_equal(run(f, 'c', R | W, 1, 3), 1);    /* /dev/null */
 	assert_int_equal(run(f, 'c', R, 1, 5), 1);        /* /dev/zero */
 	assert_int_equal(run(f, 'c', W, 136, 7), 1);      /* a pty */
@@ -146,30 +150,38 @@ static void test_last_match_wins(void **state)
 	struct fx *f = *state;
 	/* no reset: the default is deny; the later rule decides */
 	assert_int_equal(compile(f, "[{\"allow\":true,\"type\":\"c\",\"major\":1},"
-				    "{\"allow\":false,\"type\":\"c\",\"major\":1,\"minor\":5,\"access\":\"w\"}]"),
+				    "{\"allow\":false,\"type\":\"c\",\"major\":1,\"minor\":11,\"access\":\"w\"}]"),
 			 0);
-	assert_int_equal(run(f, 'c', R, 1, 5), 1);
-	assert_int_equal(run(f, 'c', W, 1, 5), 0);
-	assert_int_equal(run(f, 'c', R | W, 1, 5), 1); /* the deny covers w only: no match */
-	assert_int_equal(run(f, 'c', W, 1, 7), 1);
+	assert_int_equal(run(f, 'c', R, 1, 11), 1);
+	assert_int_equal(run(f, 'c', W, 1, 11), 0);
+	assert_int_equal(run(f, 'c', R | W, 1, 11), 1); /* the deny covers w only: no match */
+	assert_int_equal(run(f, 'c', W, 1, 1), 1);
 	assert_int_equal(run(f, 'c', R, 2, 0), 0);
+	/* runc's defaults come after the config's rules: they cannot be denied */
+	assert_int_equal(compile(f, "[{\"allow\":false,\"type\":\"c\",\"major\":1,\"minor\":3}]"), 0);
+	assert_int_equal(f->n, 6 + 5 + RUNC_DEFAULTS + 2);
+	assert_int_equal(run(f, 'c', R | W, 1, 3), 1);
+	assert_int_equal(run(f, 'c', R, 1, 5), 1);
+	assert_int_equal(run(f, 'c', W, 136, 0), 1);
+	assert_int_equal(run(f, 'c', R, 5, 2), 1);
+	assert_int_equal(run(f, 'c', R, 10, 200), 1);
+	assert_int_equal(run(f, 'c', R, 5, 1), 0); /* /dev/console is not among them */
+	assert_int_equal(run(f, 'b', M, 7, 0), 1);
 	/* allow-all, then deny one: an allow list turned deny list */
 	assert_int_equal(compile(f, "[{\"allow\":true},{\"allow\":false,\"type\":\"c\",\"major\":1,\"minor\":1}]"),
 			 0);
-	assert_int_equal(f->n, 6 + 5 + 2);
+	assert_int_equal(f->n, 6 + 5 + RUNC_DEFAULTS + 2);
 	assert_int_equal(run(f, 'c', R, 1, 1), 0);
 	assert_int_equal(run(f, 'b', R, 1, 1), 1);
 	/* a reset drops what came before it, whatever its access (cgroup v1's "a") */
-	assert_int_equal(compile(f, "[{\"allow\":true,\"type\":\"c\",\"major\":1,\"minor\":3},"
+	assert_int_equal(compile(f, "[{\"allow\":true,\"type\":\"c\",\"major\":1,\"minor\":11},"
 				    "{\"allow\":false,\"type\":\"a\",\"access\":\"r\"}]"),
 			 0);
-	assert_int_equal(f->n, 6 + 2);
-	assert_int_equal(run(f, 'c', R, 1, 3), 0);
-	assert_int_equal(run(f, 'c', M, 1, 3), 0);
-	/* "a" with a number is both types; an empty access matches nothing */
-	assert_int_equal(compile(f, "[{\"allow\":true,\"type\":\"a\",\"major\":7},"
-				    "{\"allow\":false,\"major\":7,\"minor\":1,\"access\":\"\"}]"),
-			 0);
+	assert_int_equal(f->n, 6 + RUNC_DEFAULTS + 2);
+	assert_int_equal(run(f, 'c', R, 1, 11), 0);
+	assert_int_equal(run(f, 'c', W, 1, 11), 0);
+	/* "a" with a number is both types */
+	assert_int_equal(compile(f, "[{\"allow\":true,\"type\":\"a\",\"major\":7}]"), 0);
 	assert_int_equal(run(f, 'b', R, 7, 1), 1);
 	assert_int_equal(run(f, 'c', W, 7, 2), 1);
 	/* numbers above 2^31 compare as unsigned 32-bit */
@@ -212,6 +224,7 @@ static void test_bad_rules(void **state)
 		  "linux.resources.devices[3].access: \"x\" is not a subset of rwm" },
 		{ "[{\"allow\":true,\"access\":\"rwmq\"}]", "\"rwmq\" is not a subset of rwm" },
 		{ "[{\"allow\":true,\"access\":7}]", "linux.resources.devices[0].access: must be a string" },
+		{ "[{\"allow\":true,\"access\":\"\"}]", "linux.resources.devices[0].access: must not be empty" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		assert_int_equal(compile(f, cases[i].rules), -EINVAL);
@@ -221,15 +234,15 @@ static void test_bad_rules(void **state)
 
 /* ---- through the kernel ---- */
 
-/* In a child: join the cgroup, then try /dev/zero (denied) and /dev/null (allowed). The exit
- * status says which check failed. */
+/* In a child: join the cgroup, then try /dev/kmsg (c 1:11, denied) and /dev/null (allowed).
+ * The exit status says which check failed. */
 static int child_checks(int cgroup_fd)
 {
 	int fd = openat(cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || write(fd, "0", 1) != 1)
 		return 10;
 	close(fd);
-	fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	fd = open("/dev/kmsg", O_RDONLY | O_CLOEXEC);
 	if (fd >= 0 || errno != EPERM)
 		return 11;
 	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -275,7 +288,7 @@ static void test_kernel(void **state)
 	}
 	MUST_OK(f, r);
 	assert_int_equal(run_child(cgroup_fd(f->cg)), 0);
-	/* an update replaces the filter: now /dev/zero opens too */
+	/* an update replaces the filter: now /dev/kmsg opens too */
 	assert_int_equal(compile(f, "[{\"allow\":false},{\"allow\":true,\"type\":\"c\",\"major\":1}]"), 0);
 	MUST_OK(f, cgroup_apply_devices(f->cg, f->s, &f->err));
 	assert_int_equal(run_child(cgroup_fd(f->cg)), 11);

@@ -137,6 +137,29 @@ expect_eq "slice:prefix:name becomes kubelet's scope path" "$(cat $scope/pids.ma
 R delete --force sysd
 [ ! -e $scope ] && ok "and delete removes the scope" || bad "sysd delete" "$scope left"
 
+# --- devices: the eBPF device filter (deny all, then allow /dev/null) ---
+# /dev/kmsg (c 1:11, made from linux.devices) is outside the rules; /dev/zero stays open as one of
+# runc's default devices, which follow every rule list (runc and crun allow them alike).
+nullonly='{"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":3,"access":"rw"}]}'
+with_kmsg() { sed -i 's|"linux": {|"linux": {"devices": [{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11}], |' "$1/config.json"; }
+b=$(bundle dev "$nullonly" /bin/sh -c 'echo x >/dev/null && echo null-ok; head -c1 /dev/zero >/dev/null && echo zero-ok; (: </dev/kmsg) 2>/dev/null || echo kmsg-denied; exit 3')
+with_kmsg "$b"
+out=$(R run -b "$b" dev 2>&1)
+rc=$?
+expect_eq "devices: /dev/null and /dev/zero open, /dev/kmsg is denied, the status passes" "$(echo $out) $rc" "null-ok zero-ok kmsg-denied 3"
+b=$(bundle devu "$nullonly" /bin/sleep 100)
+with_kmsg "$b"
+R run -d -b "$b" devu >/dev/null 2>&1
+err=$(R exec devu /bin/sh -c ': </dev/kmsg' 2>&1)
+case $err in *"Operation not permitted"*) ok "exec in the container meets the same filter" ;; *) bad "exec /dev/kmsg" "$err" ;; esac
+echo '{"devices":[{"allow":false},{"allow":true,"type":"c","major":1,"access":"rw"}]}' >"$work/dev.json"
+R update -r "$work/dev.json" devu
+R exec devu /bin/sh -c ': </dev/kmsg' && ok "update replaces the device filter" || bad "update devices" "/dev/kmsg still denied"
+R delete --force devu
+b=$(bundle devbad '{"devices":[{"allow":true,"access":"x"}]}' /bin/true)
+err=$(R run -b "$b" devbad 2>&1)
+case $err in *'linux.resources.devices[0].access: "x" is not a subset of rwm'*) ok "a bad access is refused by its field" ;; *) bad "devices access" "$err" ;; esac
+
 # --- bad input: a controller file that is not one ---
 b=$(bundle badu '{"unified":{"../cgroup.procs":"1"}}' /bin/true)
 err=$(R run -b "$b" badu 2>&1)
