@@ -34,11 +34,12 @@ def count_build(build):
             if e["result"] not in ("OK", "SKIP") and failed == 0:
                 crashed.append(e["name"])
             continue
-        closing = re.findall(r"^(\d+) passed, (\d+) failed", out, re.M)
-        if closing:  # a script that counts its own checks (the vm suite)
-            p_, f_ = map(int, closing[-1])
-            ok = e["result"] == "OK"
+        closing = re.findall(r"^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?", out, re.M)
+        if closing:  # a script that counts its own checks (the vm and engines suites)
+            p_, f_, s_ = (int(n or 0) for n in closing[-1])
+            ok = e["result"] in ("OK", "SKIP")
             passed += p_
+            skipped += s_
             failed += f_ + (0 if ok or f_ else 1)
             if not ok and not f_:
                 crashed.append(e["name"])

@@ -9,7 +9,7 @@ build="meson ninja-build pkg-config gcc libc6-dev libyajl-dev libcap-dev libsecc
        libuv1-dev libsqlite3-dev libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libyaml-dev
        busybox-static python3 util-linux"
 test="$build python3-pytest crun hyperfine man-db groff-base clang-14 libclang-rt-14-dev
-      qemu-system-x86 cpio xz-utils docker-registry skopeo umoci apache2-utils containerd zstd pigz
+      qemu-system-x86 cpio xz-utils docker-registry skopeo umoci apache2-utils containerd podman zstd pigz
       python3-zstandard attr containernetworking-plugins iptables iproute2 nftables openssl conmon
       bash-completion python3-grpcio python3-protobuf protobuf-compiler python3-h2 python3-websocket"
 case $what in
