@@ -12,6 +12,7 @@
 # Everything runs in a private mount and network namespace made here (the engines get loopback
 # only; their state dirs, /run and /var/lib are tmpfs), so nothing is left on the machine; the
 # containers' cgroups, under berth-engines-<pid> in the cgroup2 hierarchy, are removed at the end.
+# The root suite runs it on the host, the vm suite in the cgroup v2 guest (tests/vm/run).
 # One line per check ("ok -", "not ok -", "skip -" with the reason), then the counts; exits 0
 # when nothing failed (77, meson's skip, when an engine is missing and nothing ran).
 # Environment: BERTH_RUNTIME (build/tools/berth-runtime), BERTH_FIXTURES (tests/fixtures).
