@@ -223,7 +223,6 @@ static int bpf(int cmd, union bpf_attr *attr)
 
 static int load(const struct bpf_insn *insns, size_t n, struct berth_error **err)
 {
-	static char log[16384];
 	union bpf_attr a;
 	memset(&a, 0, sizeof(a));
 	a.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
@@ -235,21 +234,24 @@ static int load(const struct bpf_insn *insns, size_t n, struct berth_error **err
 		return fd >= 0 ? fd
 			       : berth_error_setsys(err, errno, FIELD ": load the eBPF device filter");
 	/* ask again with the verifier's log, to say why */
-	a.log_buf = (uint64_t)(uintptr_t)log;
-	a.log_size = sizeof(log);
+	const size_t log_size = 16384;
+	_cleanup_free_ char *vlog = calloc(1, log_size);
+	if (!vlog)
+		return -ENOMEM;
+	a.log_buf = (uint64_t)(uintptr_t)vlog;
+	a.log_size = (uint32_t)log_size;
 	a.log_level = 1;
-	log[0] = '\0';
 	fd = bpf(BPF_PROG_LOAD, &a);
 	if (fd >= 0)
 		return fd;
 	/* the verifier's verdict is the line before its "processed N insns" summary */
-	log[sizeof(log) - 1] = '\0';
-	char *end = strstr(log, "\nprocessed ");
+	vlog[log_size - 1] = '\0';
+	char *end = strstr(vlog, "\nprocessed ");
 	if (end)
 		*end = '\0';
-	const char *last = strrchr(log, '\n');
+	const char *last = strrchr(vlog, '\n');
 	return berth_error_set(err, EINVAL, FIELD ": the kernel refused the eBPF device filter: %.200s",
-			       last ? last + 1 : log);
+			       last ? last + 1 : vlog);
 }
 
 /* The ids of the device programs attached to the cgroup itself. */
@@ -274,7 +276,9 @@ static int detach_id(int cgroup_fd, uint32_t id, struct berth_error **err)
 	a.prog_id = id;
 	_cleanup_close_ int fd = bpf(BPF_PROG_GET_FD_BY_ID, &a);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : berth_error_setsys(err, errno, FIELD ": open device filter %" PRIu32, id);
+		return errno == ENOENT ? 0 /* gone already */
+				       : berth_error_setsys(err, errno, FIELD ": open device filter %" PRIu32,
+							    id);
 	memset(&a, 0, sizeof(a));
 	a.target_fd = (uint32_t)cgroup_fd;
 	a.attach_bpf_fd = (uint32_t)fd;

@@ -168,7 +168,8 @@ static void test_last_match_wins(void **state)
 	assert_int_equal(run(f, 'c', R, 5, 1), 0); /* /dev/console is not among them */
 	assert_int_equal(run(f, 'b', M, 7, 0), 1);
 	/* allow-all, then deny one: an allow list turned deny list */
-	assert_int_equal(compile(f, "[{\"allow\":true},{\"allow\":false,\"type\":\"c\",\"major\":1,\"minor\":1}]"),
+	assert_int_equal(compile(f, "[{\"allow\":true},"
+				    "{\"allow\":false,\"type\":\"c\",\"major\":1,\"minor\":1}]"),
 			 0);
 	assert_int_equal(f->n, 6 + 5 + RUNC_DEFAULTS + 2);
 	assert_int_equal(run(f, 'c', R, 1, 1), 0);
@@ -185,7 +186,8 @@ static void test_last_match_wins(void **state)
 	assert_int_equal(run(f, 'b', R, 7, 1), 1);
 	assert_int_equal(run(f, 'c', W, 7, 2), 1);
 	/* numbers above 2^31 compare as unsigned 32-bit */
-	assert_int_equal(compile(f, "[{\"allow\":true,\"type\":\"c\",\"major\":4294967295,\"minor\":0}]"), 0);
+	assert_int_equal(
+		compile(f, "[{\"allow\":true,\"type\":\"c\",\"major\":4294967295,\"minor\":0}]"), 0);
 	assert_int_equal(run(f, 'c', R, 4294967295u, 0), 1);
 	assert_int_equal(run(f, 'c', R, 2147483647u, 0), 0);
 }
