@@ -444,11 +444,7 @@ static int outq_frame(struct outq *q, int stream, const void *payload, size_t n)
 		q->cap = cap;
 	}
 	uint8_t *h = q->buf + q->len;
-	h[0] = (uint8_t)stream;
-	h[1] = (uint8_t)(n >> 24);
-	h[2] = (uint8_t)(n >> 16);
-	h[3] = (uint8_t)(n >> 8);
-	h[4] = (uint8_t)n;
+	shim_frame_header(h, stream, n);
 	if (n)
 		memcpy(h + SHIM_FRAME_HEADER, payload, n);
 	q->len += SHIM_FRAME_HEADER + n;
@@ -539,8 +535,9 @@ static void send_status(struct session *se, const struct shim_status *st, const 
 		(void)ws_send_channel(se->fd, SHIM_STREAM_EXIT, text, len);
 }
 
-/* {"Width":W,"Height":H} from the client as the shim's {"width":W,"height":H}. */
-static int forward_resize(struct outq *q, const uint8_t *data, size_t len)
+/* A resize message's payload, {"Width":W,"Height":H}: false when it is not one (then it is
+ * dropped, as kubelet drops it). */
+static bool client_size(const uint8_t *data, size_t len, unsigned *ret_cols, unsigned *ret_rows)
 {
 	_cleanup_free_ char *text = strndup((const char *)data, len);
 	_cleanup_(bjson_freep) struct json *j = NULL;
@@ -548,10 +545,20 @@ static int forward_resize(struct outq *q, const uint8_t *data, size_t len)
 	if (!text || bjson_parse(text, &j, NULL) < 0 ||
 	    !bjson_uint64(bjson_object_get(j, "Width"), &wd) ||
 	    !bjson_uint64(bjson_object_get(j, "Height"), &ht) || wd > 65535 || ht > 65535)
-		return 0; /* a bad resize is dropped, as kubelet does */
+		return false;
+	*ret_cols = (unsigned)wd;
+	*ret_rows = (unsigned)ht;
+	return true;
+}
+
+/* The client's size as the shim's {"width":W,"height":H}. */
+static int forward_resize(struct outq *q, const uint8_t *data, size_t len)
+{
+	unsigned cols = 0, rows = 0;
+	if (!client_size(data, len, &cols, &rows))
+		return 0;
 	char buf[64];
-	int n = snprintf(buf, sizeof(buf), "{\"width\":%u,\"height\":%u}", (unsigned)wd,
-			 (unsigned)ht);
+	int n = snprintf(buf, sizeof(buf), "{\"width\":%u,\"height\":%u}", cols, rows);
 	return outq_frame(q, SHIM_STREAM_RESIZE, buf, (size_t)n);
 }
 
@@ -696,18 +703,12 @@ static bool first_resize(struct session *se, struct ws_message *ret_pending, uin
 	}
 	if (r < 0)
 		return false;
-	_cleanup_free_ char *text = NULL;
-	_cleanup_(bjson_freep) struct json *j = NULL;
-	uint64_t wd = 0, ht = 0;
+	unsigned cols = 0, rows = 0;
 	bool resize = msg.op == WS_OP_BINARY && msg.len > 1 && msg.data[0] == SHIM_STREAM_RESIZE &&
-		      (text = strndup((const char *)msg.data + 1, msg.len - 1)) &&
-		      bjson_parse(text, &j, NULL) == 0 &&
-		      bjson_uint64(bjson_object_get(j, "Width"), &wd) &&
-		      bjson_uint64(bjson_object_get(j, "Height"), &ht) && wd && ht && wd <= 65535 &&
-		      ht <= 65535;
+		      client_size(msg.data + 1, msg.len - 1, &cols, &rows) && cols && rows;
 	if (resize) {
-		se->cols = (unsigned)wd;
-		se->rows = (unsigned)ht;
+		se->cols = cols;
+		se->rows = rows;
 	} else if ((*ret_copy = malloc(msg.len + 1))) {
 		if (msg.len)
 			memcpy(*ret_copy, msg.data, msg.len);

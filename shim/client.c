@@ -1083,7 +1083,7 @@ int shim_dir_remove(const char *dir, const char *runtime_root, const char *id,
 
 /* ---- frames ---- */
 
-static void frame_header(unsigned char *h, int stream, size_t len)
+void shim_frame_header(unsigned char *h, int stream, size_t len)
 {
 	h[0] = (unsigned char)stream;
 	h[1] = (unsigned char)(len >> 24);
@@ -1110,7 +1110,7 @@ int shim_frame_write(int fd, int stream, const void *buf, size_t len, struct ber
 	do {
 		size_t n = len > SHIM_FRAME_MAX ? SHIM_FRAME_MAX : len;
 		unsigned char h[SHIM_FRAME_HEADER];
-		frame_header(h, stream, n);
+		shim_frame_header(h, stream, n);
 		int r = send_all(fd, h, sizeof(h), -1);
 		if (r == 0 && n > 0)
 			r = send_all(fd, p, n, -1);
@@ -1268,12 +1268,12 @@ static int outbox_build(struct outbox *o, const char *data, size_t len)
 		return -ENOMEM;
 	for (size_t off = 0; off < len;) {
 		size_t n = len - off > SHIM_FRAME_MAX ? SHIM_FRAME_MAX : len - off;
-		frame_header((unsigned char *)o->buf + o->len, SHIM_STREAM_STDIN, n);
+		shim_frame_header((unsigned char *)o->buf + o->len, SHIM_STREAM_STDIN, n);
 		memcpy(o->buf + o->len + SHIM_FRAME_HEADER, data + off, n);
 		o->len += SHIM_FRAME_HEADER + n;
 		off += n;
 	}
-	frame_header((unsigned char *)o->buf + o->len, SHIM_STREAM_CLOSE_STDIN, 0);
+	shim_frame_header((unsigned char *)o->buf + o->len, SHIM_STREAM_CLOSE_STDIN, 0);
 	o->len += SHIM_FRAME_HEADER;
 	return 0;
 }

@@ -90,6 +90,9 @@ int shim_attach_open(const char *dir, bool in, bool out, bool errs, int *ret_fd,
 int shim_exec_open(const char *dir, const char *process_json, bool in, int *ret_fd,
 		   pid_t *ret_pid, struct berth_error **err);
 int shim_frame_write(int fd, int stream, const void *buf, size_t len, struct berth_error **err);
+/* A frame's header (stream, then the payload's length big-endian), for callers that queue frames
+ * and write them as the socket takes them. */
+void shim_frame_header(unsigned char *h, int stream, size_t len); /* SHIM_FRAME_HEADER bytes */
 /* Reads one frame: *ret_buf is malloc'd (NULL for an empty payload); returns 0, or -EPIPE at a
  * clean end of the stream. */
 int shim_frame_read(int fd, int *ret_stream, char **ret_buf, size_t *ret_len,
