@@ -5,6 +5,7 @@
 
 #include "base/cleanup.h"
 #include "base/json.h"
+#include "tools/berth-cmd.h"
 #include "tools/berthd-client.h"
 #include "tools/cli.h"
 #include "tools/stream-client.h"
@@ -34,34 +35,6 @@
 #define SHUTDOWN_WAIT_S 5
 
 /* ---- shared ---- */
-
-/* "-it" is "-i -t": people type docker's and kubectl's combined flags, and options_parse takes
- * one flag a word. Words before the first positional argument made only of `letters` are split.
- * The returned array (NULL-terminated) is the caller's; its strings are argv's or literals. */
-static char **split_short_flags(int argc, char **argv, int i, const char *letters, int *ret_argc)
-{
-	static char *const words[] = { "-i", "-t" }; /* for letters "it", in that order */
-	size_t cap = (size_t)argc + 1;
-	for (int k = i; k < argc; k++)
-		cap += strlen(argv[k]);
-	char **v = calloc(cap, sizeof(char *));
-	if (!v)
-		return NULL;
-	int n = 0;
-	for (int k = 0; k < argc; k++) {
-		const char *a = argv[k];
-		bool split = k >= i && a[0] == '-' && a[1] && a[1] != '-' && a[2] &&
-			     strspn(a + 1, letters) == strlen(a + 1);
-		for (const char *c = a + 1; split && *c; c++)
-			v[n++] = words[strchr(letters, *c) - letters];
-		if (!split)
-			v[n++] = argv[k];
-		if (k >= i && (a[0] != '-' || strcmp(a, "--") == 0))
-			i = argc; /* the positional arguments are the command's own */
-	}
-	*ret_argc = n;
-	return v;
-}
 
 /* Sends the request (from berthd_request) and returns the "url" of the answer. */
 static int request_url(const char *socket_path, struct json_writer *w, char **ret_url,
@@ -310,14 +283,15 @@ static int parse_session_args(int argc, char **argv, int i, const char *what, in
 			      const char *usage, struct session_args *ret, char ***ret_words)
 {
 	int n = 0;
-	_cleanup_free_ char **v = split_short_flags(argc, argv, i, "it", &n);
-	if (!v)
-		return cli_fail(NULL, -ENOMEM);
 	const struct opt opts[] = {
 		{ "stdin", 'i', OPT_FLAG, &ret->in },
 		{ "tty", 't', OPT_FLAG, &ret->tty },
 		{ NULL, 0, 0, NULL },
 	};
+	/* "-it" is "-i -t", as people type docker's and kubectl's combined flags */
+	_cleanup_free_ char **v = berth_cmd_split_flags(argc, argv, i, opts, &n);
+	if (!v)
+		return cli_fail(NULL, -ENOMEM);
 	int r = cli_parse(n, v, &i, opts, what);
 	if (r || (r = cli_positional(n, i, min, min == 1 ? 1 : -1, what, usage)))
 		return r;
