@@ -214,8 +214,9 @@ def test_exec_tty_and_resize(bd, ws):
     url = exec_url(c, cid, ["/bin/sh", "-c", script], tty=True, stdin=True, stderr=False)
     s = ws(url)
     s.resize(100, 40)
-    s.wait_text(STDOUT, "IS-A-TTY")
-    # a tty's output discipline: "\n" goes out as "\r\n"
+    # a tty's output discipline: "\n" goes out as "\r\n" (the pty may hand the line over in two
+    # reads, so wait for all of it)
+    s.wait_text(STDOUT, "IS-A-TTY\r\n")
     assert "IS-A-TTY\r\n" in s.text(STDOUT), s.describe()
     time.sleep(0.3)  # the resize and the line may go different ways to the process
     s.stdin("a\n")
